@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "fusebench_syscalls",
+      "sources": ["native/syscalls.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
+      "defines": ["_GNU_SOURCE"]
+    }
+  ]
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { FatalError, UsageError } from '../lib/errors.js';
+import type { CommandEntry } from './command.js';
+
+/** Every subcommand, in the order `fusebench --help` lists them. */
+const commands: CommandEntry[] = [];
+
+function usage(): string {
+  const width = Math.max(...commands.map((entry) => entry.name.length));
+  const lines = commands.map((entry) => `  ${entry.name.padEnd(width)}  ${entry.summary}`);
+  return `usage: fusebench <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nfusebench <command> --help shows a command's options.\n`;
+}
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`fusebench ${version()}\n`);
+    return 0;
+  }
+  const entry = commands.find((candidate) => candidate.name === name);
+  if (!entry) throw new UsageError(`unknown command '${name}' (try: fusebench --help)`);
+  return (await entry.load()).run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`fusebench: ${error.message}\n`);
+      process.exitCode = 2;
+    } else if (error instanceof FatalError) {
+      process.stderr.write(`fusebench: ${error.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(
+        `fusebench: internal error: ${error instanceof Error ? error.stack : String(error)}\n`,
+      );
+      process.exitCode = 70;
+    }
+  },
+);

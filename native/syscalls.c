@@ -1,0 +1,163 @@
+/*
+ * The few system calls Node.js does not expose, for fusebench's daemons and clients:
+ * extended attributes without following symlinks (lgetxattr, llistxattr) and the
+ * FUSE passthrough ioctls on /dev/fuse (FUSE_DEV_IOC_BACKING_OPEN/CLOSE, Linux >= 6.9).
+ * Each function does one system call; errors become JS errors with `code` set to the errno name
+ * and `errno` to its number, like Node's own fs errors.
+ */
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/xattr.h>
+
+/* struct fuse_backing_map and its ioctls, from include/uapi/linux/fuse.h (7.40); Debian 12's headers predate them. */
+struct fusebench_backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+#define FUSEBENCH_DEV_IOC_MAGIC 229
+#define FUSEBENCH_DEV_IOC_BACKING_OPEN _IOW(FUSEBENCH_DEV_IOC_MAGIC, 1, struct fusebench_backing_map)
+#define FUSEBENCH_DEV_IOC_BACKING_CLOSE _IOW(FUSEBENCH_DEV_IOC_MAGIC, 2, uint32_t)
+
+/* XATTR_SIZE_MAX and XATTR_LIST_MAX: the kernel refuses anything larger. */
+#define XATTR_VALUE_CAP 65536
+#define XATTR_LIST_CAP 65536
+#define PATH_CAP 4096
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+	napi_value message, code, error, number;
+	char text[128];
+	snprintf(text, sizeof(text), "%s: %s", syscall, strerror(err));
+	napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+	napi_create_string_utf8(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+	napi_create_error(env, code, message, &error);
+	napi_create_int32(env, -err, &number);
+	napi_set_named_property(env, error, "errno", number);
+	napi_throw(env, error);
+	return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *message) {
+	napi_throw_type_error(env, NULL, message);
+	return NULL;
+}
+
+/* Copies a string or Buffer argument into `out` as a NUL-terminated C string. */
+static int get_cstring(napi_env env, napi_value value, char *out, size_t cap) {
+	bool is_buffer = false;
+	napi_is_buffer(env, value, &is_buffer);
+	if (is_buffer) {
+		void *data;
+		size_t length;
+		napi_get_buffer_info(env, value, &data, &length);
+		if (length >= cap || memchr(data, 0, length)) return -1;
+		memcpy(out, data, length);
+		out[length] = 0;
+		return 0;
+	}
+	size_t length;
+	if (napi_get_value_string_utf8(env, value, out, cap, &length) != napi_ok) return -1;
+	return length + 1 >= cap ? -1 : 0;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
+	size_t argc = expected;
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	return argc == expected ? 0 : -1;
+}
+
+/* lgetxattr(path, name) -> Buffer */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	char path[PATH_CAP], name[256];
+	if (get_args(env, info, 2, argv) || get_cstring(env, argv[0], path, sizeof(path)) ||
+	    get_cstring(env, argv[1], name, sizeof(name)))
+		return throw_type(env, "lgetxattr(path, name): path and name must be strings or Buffers");
+	char *value = malloc(XATTR_VALUE_CAP);
+	if (!value) return throw_errno(env, ENOMEM, "lgetxattr");
+	ssize_t length = lgetxattr(path, name, value, XATTR_VALUE_CAP);
+	if (length < 0) {
+		int err = errno;
+		free(value);
+		return throw_errno(env, err, "lgetxattr");
+	}
+	napi_value result;
+	napi_create_buffer_copy(env, (size_t)length, value, NULL, &result);
+	free(value);
+	return result;
+}
+
+/* llistxattr(path) -> Buffer[] of names without their NUL */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+	napi_value argv[1];
+	char path[PATH_CAP];
+	if (get_args(env, info, 1, argv) || get_cstring(env, argv[0], path, sizeof(path)))
+		return throw_type(env, "llistxattr(path): path must be a string or Buffer");
+	char *list = malloc(XATTR_LIST_CAP);
+	if (!list) return throw_errno(env, ENOMEM, "llistxattr");
+	ssize_t length = llistxattr(path, list, XATTR_LIST_CAP);
+	if (length < 0) {
+		int err = errno;
+		free(list);
+		return throw_errno(env, err, "llistxattr");
+	}
+	napi_value result;
+	napi_create_array(env, &result);
+	uint32_t index = 0;
+	for (ssize_t start = 0; start < length;) {
+		size_t name_length = strnlen(list + start, (size_t)(length - start));
+		napi_value name;
+		napi_create_buffer_copy(env, name_length, list + start, NULL, &name);
+		napi_set_element(env, result, index++, name);
+		start += (ssize_t)name_length + 1;
+	}
+	free(list);
+	return result;
+}
+
+/* fuseBackingOpen(devFuseFd, backingFd) -> backing id for FOPEN_PASSTHROUGH */
+static napi_value js_fuse_backing_open(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	int32_t dev_fd, backing_fd;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &dev_fd) != napi_ok ||
+	    napi_get_value_int32(env, argv[1], &backing_fd) != napi_ok)
+		return throw_type(env, "fuseBackingOpen(devFuseFd, backingFd): two integers expected");
+	struct fusebench_backing_map map = {.fd = backing_fd, .flags = 0, .padding = 0};
+	int id = ioctl(dev_fd, FUSEBENCH_DEV_IOC_BACKING_OPEN, &map);
+	if (id < 0) return throw_errno(env, errno, "ioctl(FUSE_DEV_IOC_BACKING_OPEN)");
+	napi_value result;
+	napi_create_int32(env, id, &result);
+	return result;
+}
+
+/* fuseBackingClose(devFuseFd, backingId) */
+static napi_value js_fuse_backing_close(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	int32_t dev_fd;
+	uint32_t backing_id;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &dev_fd) != napi_ok ||
+	    napi_get_value_uint32(env, argv[1], &backing_id) != napi_ok)
+		return throw_type(env, "fuseBackingClose(devFuseFd, backingId): two integers expected");
+	if (ioctl(dev_fd, FUSEBENCH_DEV_IOC_BACKING_CLOSE, &backing_id) < 0)
+		return throw_errno(env, errno, "ioctl(FUSE_DEV_IOC_BACKING_CLOSE)");
+	return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+	napi_property_descriptor functions[] = {
+		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
+		{"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
+		{"fuseBackingOpen", NULL, js_fuse_backing_open, NULL, NULL, NULL, napi_default, NULL},
+		{"fuseBackingClose", NULL, js_fuse_backing_close, NULL, NULL, NULL, napi_default, NULL},
+	};
+	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

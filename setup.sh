@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets up fusebench on a Debian/Ubuntu machine, as root: system packages, npm dependencies, build.
+# Safe to run again: it installs only what is missing and reinstalls npm packages only when the lockfile changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root: it installs packages, and fusebench mounts filesystems" >&2
+  exit 1
+fi
+
+# erofs-utils: mkfs.erofs/fsck.erofs; libfuse2: loaded by fuse-native; fuse3: fusermount3 and /etc/fuse.conf;
+# squashfs-tools + squashfuse: reference setups; fio: the standard read driver; attr: getfattr for walks;
+# time: GNU time for the rusage of shell scenarios; chromium: report PNGs and report tests;
+# build-essential + python3: node-gyp builds of the native addons.
+packages=(erofs-utils libfuse2 fuse3 squashfs-tools squashfuse fio attr time tar findutils util-linux kmod
+  chromium build-essential python3 ca-certificates)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The filesystems the setups mount; built in on some kernels, modules on others.
+for module in fuse erofs squashfs loop; do
+  grep -qw "$module" /proc/filesystems 2>/dev/null || modprobe "$module" 2>/dev/null || true
+done
+
+stamp=node_modules/.fusebench-lock-sha256
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  echo "setup.sh: installing npm dependencies"
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" >"$stamp"
+fi
+
+npm run build --silent
+echo "setup.sh: ready (npx fusebench --help)"
