@@ -6,6 +6,10 @@ export interface Syscalls {
   lgetxattr(path: string | Buffer, name: string | Buffer): Buffer;
   /** Names of all extended attributes, without following a final symlink. */
   llistxattr(path: string | Buffer): Buffer[];
+  /** mount(2): `flags` are MS_* bits, `data` the filesystem's option string. */
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  /** umount2(2): `flags` are MNT_FORCE, MNT_DETACH, ... */
+  umount2(target: string, flags: number): void;
   /** Registers `backingFd` with the FUSE connection of `devFuseFd` for FOPEN_PASSTHROUGH; returns its id. */
   fuseBackingOpen(devFuseFd: number, backingFd: number): number;
   fuseBackingClose(devFuseFd: number, backingId: number): void;
@@ -15,3 +19,7 @@ const require = createRequire(import.meta.url);
 
 /** Loaded from dist/lib/, two levels below the build directory node-gyp writes at the project root. */
 export const syscalls: Syscalls = require('../../build/Release/fusebench_syscalls.node') as Syscalls;
+
+/** mount(2) and umount2(2) flag bits from <sys/mount.h>. */
+export const MountFlags = { MS_RDONLY: 1, MS_NOSUID: 2, MS_NODEV: 4, MS_NOEXEC: 8 } as const;
+export const UnmountFlags = { MNT_FORCE: 1, MNT_DETACH: 2 } as const;

@@ -2,6 +2,8 @@
  * The few system calls Node.js does not expose, for fusebench's daemons and clients:
  * extended attributes without following symlinks (lgetxattr, llistxattr) and the
  * FUSE passthrough ioctls on /dev/fuse (FUSE_DEV_IOC_BACKING_OPEN/CLOSE, Linux >= 6.9).
+ * mount(2) and umount2(2) themselves, because mount(8) turns a regular-file source into a loop device
+ * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
  * Each function does one system call; errors become JS errors with `code` set to the errno name
  * and `errno` to its number, like Node's own fs errors.
  */
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/xattr.h>
 
 /* struct fuse_backing_map and its ioctls, from include/uapi/linux/fuse.h (7.40); Debian 12's headers predate them. */
@@ -149,10 +152,37 @@ static napi_value js_fuse_backing_close(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+/* mount(source, target, fstype, flags, data) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+	napi_value argv[5];
+	char source[PATH_CAP], target[PATH_CAP], fstype[256], data[PATH_CAP];
+	uint32_t flags;
+	if (get_args(env, info, 5, argv) || get_cstring(env, argv[0], source, sizeof(source)) ||
+	    get_cstring(env, argv[1], target, sizeof(target)) || get_cstring(env, argv[2], fstype, sizeof(fstype)) ||
+	    napi_get_value_uint32(env, argv[3], &flags) != napi_ok || get_cstring(env, argv[4], data, sizeof(data)))
+		return throw_type(env, "mount(source, target, fstype, flags, data): strings and an integer expected");
+	if (mount(source, target, fstype, flags, data) < 0) return throw_errno(env, errno, "mount");
+	return NULL;
+}
+
+/* umount2(target, flags) */
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	char target[PATH_CAP];
+	uint32_t flags;
+	if (get_args(env, info, 2, argv) || get_cstring(env, argv[0], target, sizeof(target)) ||
+	    napi_get_value_uint32(env, argv[1], &flags) != napi_ok)
+		return throw_type(env, "umount2(target, flags): a path and an integer expected");
+	if (umount2(target, (int)flags) < 0) return throw_errno(env, errno, "umount2");
+	return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 	napi_property_descriptor functions[] = {
 		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
 		{"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
+		{"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
+		{"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingOpen", NULL, js_fuse_backing_open, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingClose", NULL, js_fuse_backing_close, NULL, NULL, NULL, napi_default, NULL},
 	};

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { MountFlags, syscalls, UnmountFlags } from './syscalls.js';
+
+/**
+ * Mounts as the kernel records them. /proc/self/mountinfo is the only record of what is mounted:
+ * cleanup and readiness checks read it and never guess. Commands run without a shell, so no path
+ * is ever interpreted.
+ */
+
+export interface MountEntry {
+  mountId: number;
+  /** "major:minor" of the filesystem (st_dev of files in it). */
+  device: string;
+  mountpoint: string;
+  options: string;
+  fstype: string;
+  source: string;
+  superOptions: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo. */
+function unescapeOctal(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}
+
+export function readMountInfo(path = '/proc/self/mountinfo'): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    if (separator < 6 || fields.length < separator + 4) continue;
+    entries.push({
+      mountId: Number(fields[0]),
+      device: fields[2]!,
+      mountpoint: unescapeOctal(fields[4]!),
+      options: fields[5]!,
+      fstype: fields[separator + 1]!,
+      source: unescapeOctal(fields[separator + 2]!),
+      superOptions: fields[separator + 3]!,
+    });
+  }
+  return entries;
+}
+
+/** The topmost mount at exactly `mountpoint`, if any. */
+export function findMount(mountpoint: string): MountEntry | undefined {
+  return readMountInfo()
+    .filter((entry) => entry.mountpoint === mountpoint)
+    .at(-1);
+}
+
+export function isMounted(mountpoint: string): boolean {
+  return findMount(mountpoint) !== undefined;
+}
+
+export interface ErofsMountOptions {
+  /** Attach the image to a loop device with direct I/O instead of the kernel's file-backed mount. */
+  loopDirectIo?: boolean;
+  /** Extra -o options (e.g. "cache_strategy=readaround"). */
+  options?: string[];
+}
+
+/**
+ * Mounts an EROFS image read-only; returns the loop device used, if any, so the caller can detach it.
+ * The file-backed mount calls mount(2) directly: mount(8) would silently put a loop device under a regular file.
+ */
+export async function mountErofs(image: string, mountpoint: string, options: ErofsMountOptions = {}) {
+  const data = (options.options ?? []).join(',');
+  if (!options.loopDirectIo) {
+    syscalls.mount(image, mountpoint, 'erofs', MountFlags.MS_RDONLY, data);
+    return { loopDevice: null as string | null };
+  }
+  const { stdout } = await execa('losetup', ['--find', '--show', '--read-only', '--direct-io=on', image]);
+  const loopDevice = stdout.trim();
+  try {
+    syscalls.mount(loopDevice, mountpoint, 'erofs', MountFlags.MS_RDONLY, data);
+  } catch (error) {
+    await detachLoop(loopDevice);
+    throw error;
+  }
+  return { loopDevice };
+}
+
+/**
+ * Unmounts `mountpoint` if it is mounted. A FUSE mount whose daemon died answers ENOTCONN and
+ * still unmounts; a busy one is retried briefly and then detached lazily so cleanup always ends.
+ */
+export async function unmount(mountpoint: string): Promise<void> {
+  for (let attempt = 0; attempt < 5 && isMounted(mountpoint); attempt++) {
+    try {
+      syscalls.umount2(mountpoint, 0);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+    }
+  }
+  if (isMounted(mountpoint)) {
+    try {
+      syscalls.umount2(mountpoint, UnmountFlags.MNT_DETACH);
+    } catch {
+      // Already gone between the check and the call.
+    }
+  }
+}
+
+export async function detachLoop(loopDevice: string): Promise<void> {
+  await execa('losetup', ['--detach', loopDevice], { reject: false });
+}
+
+/** Loop devices whose backing file is `image`. */
+export async function loopDevicesOf(image: string): Promise<string[]> {
+  const { stdout } = await execa('losetup', ['--noheadings', '--output', 'NAME', '--associated', image], {
+    reject: false,
+  });
+  return stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
