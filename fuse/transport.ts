@@ -1,0 +1,65 @@
+/**
+ * What a FUSE transport (fuse-native, the own /dev/fuse loop) is given and what it reports back.
+ * A transport knows nothing of EROFS: it serves a Filesystem built from a BackendSpec, once per
+ * thread that needs its own instance.
+ */
+
+/** Which backend to serve, in a form that can cross a worker-thread or process boundary. */
+export interface BackendSpec {
+  kind: 'erofs' | 'passthrough';
+  /** The EROFS image, or the directory to pass through. */
+  source: string;
+  /** Extra block devices of a multi-device EROFS image, in device-table order. */
+  devices?: string[];
+}
+
+/** Kernel-visible cache and protocol options; every FUSE setup records them as facts. */
+export interface TransportOptions {
+  /** Seconds the kernel may cache a name lookup (0 = ask every time). */
+  entryTimeout: number;
+  /** Seconds the kernel may cache attributes. */
+  attrTimeout: number;
+  /** Keep page cache across opens (kernel_cache / FOPEN_KEEP_CACHE). */
+  kernelCache: boolean;
+  /** Keep page cache while mtime and size are unchanged (auto_cache). */
+  autoCache: boolean;
+  /** Largest READ request in bytes (max_read); 0 = transport default. */
+  maxRead: number;
+  /** Bypass the page cache for file data (FOPEN_DIRECT_IO). */
+  directIo: boolean;
+  /** Threads reading /dev/fuse (devfuse) or libfuse's multithreaded loop (fuse-native: 1 = single-threaded). */
+  threads: number;
+  /** Ask the kernel to read file data directly from backing files (FOPEN_PASSTHROUGH), when supported. */
+  kernelPassthrough: boolean;
+  /** fsname shown in /proc/mounts. */
+  fsname: string;
+}
+
+export const defaultTransportOptions: TransportOptions = {
+  entryTimeout: 1,
+  attrTimeout: 1,
+  kernelCache: true,
+  autoCache: false,
+  maxRead: 0,
+  directIo: false,
+  threads: 1,
+  kernelPassthrough: false,
+  fsname: 'fusebench',
+};
+
+export type Fact = string | number | boolean | null;
+
+/** A live mount served by a transport. */
+export interface ServedMount {
+  /** What was negotiated and set (INIT flags, max_readahead, options as passed to the kernel). */
+  facts: Record<string, Fact>;
+  /** Resolves when the kernel ended the session (umount, abort) and the transport has stopped. */
+  closed: Promise<void>;
+  /** Unmounts and stops serving; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  readonly name: string;
+  serve(backend: BackendSpec, mountpoint: string, options: TransportOptions): Promise<ServedMount>;
+}
