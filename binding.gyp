@@ -5,6 +5,12 @@
       "sources": ["native/syscalls.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
       "defines": ["_GNU_SOURCE"]
+    },
+    {
+      "target_name": "fusebench-opdriver",
+      "type": "executable",
+      "sources": ["native/opdriver.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
     }
   ]
 }

@@ -4,7 +4,23 @@ import { FatalError, UsageError } from '../lib/errors.js';
 import type { CommandEntry } from './command.js';
 
 /** Every subcommand, in the order `fusebench --help` lists them. */
-const commands: CommandEntry[] = [];
+const commands: CommandEntry[] = [
+  {
+    name: 'run',
+    summary: 'measure setups × workloads × cache states and write a result file (default: quick profile)',
+    load: async () => (await import('./commands/run.js')).command,
+  },
+  {
+    name: 'doctor',
+    summary: 'check this machine (root, /dev/fuse, erofs, tracefs, tools) and say what to install',
+    load: async () => (await import('./commands/doctor.js')).command,
+  },
+  {
+    name: 'cleanup',
+    summary: 'undo what killed runs left behind (mounts, loop devices, daemons, tracefs)',
+    load: async () => (await import('./commands/cleanup.js')).command,
+  },
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((entry) => entry.name.length));

@@ -62,9 +62,17 @@ export interface ErofsMountOptions {
   options?: string[];
 }
 
+/** Attaches `image` read-only to a free loop device and returns the device's path. */
+export async function attachLoop(image: string, options: { directIo: boolean }): Promise<string> {
+  const args = ['--find', '--show', '--read-only', ...(options.directIo ? ['--direct-io=on'] : []), image];
+  const { stdout } = await execa('losetup', args);
+  return stdout.trim();
+}
+
 /**
- * Mounts an EROFS image read-only; returns the loop device used, if any, so the caller can detach it.
- * The file-backed mount calls mount(2) directly: mount(8) would silently put a loop device under a regular file.
+ * Mounts an EROFS image (or a block device holding one) read-only; returns the loop device it
+ * attached, if any, so the caller can detach it. The file-backed mount calls mount(2) directly:
+ * mount(8) would silently put a loop device under a regular file.
  */
 export async function mountErofs(image: string, mountpoint: string, options: ErofsMountOptions = {}) {
   const data = (options.options ?? []).join(',');
@@ -72,8 +80,7 @@ export async function mountErofs(image: string, mountpoint: string, options: Ero
     syscalls.mount(image, mountpoint, 'erofs', MountFlags.MS_RDONLY, data);
     return { loopDevice: null as string | null };
   }
-  const { stdout } = await execa('losetup', ['--find', '--show', '--read-only', '--direct-io=on', image]);
-  const loopDevice = stdout.trim();
+  const loopDevice = await attachLoop(image, { directIo: true });
   try {
     syscalls.mount(loopDevice, mountpoint, 'erofs', MountFlags.MS_RDONLY, data);
   } catch (error) {
@@ -117,4 +124,11 @@ export async function loopDevicesOf(image: string): Promise<string[]> {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '');
+}
+
+/** Whether the running kernel knows filesystem type `name` (built in or loaded). */
+export function kernelHasFilesystem(name: string): boolean {
+  return readFileSync('/proc/filesystems', 'utf8')
+    .split('\n')
+    .some((line) => line.split('\t').at(-1) === name);
 }

@@ -21,5 +21,5 @@ const require = createRequire(import.meta.url);
 export const syscalls: Syscalls = require('../../build/Release/fusebench_syscalls.node') as Syscalls;
 
 /** mount(2) and umount2(2) flag bits from <sys/mount.h>. */
-export const MountFlags = { MS_RDONLY: 1, MS_NOSUID: 2, MS_NODEV: 4, MS_NOEXEC: 8 } as const;
+export const MountFlags = { MS_RDONLY: 1, MS_NOSUID: 2, MS_NODEV: 4, MS_NOEXEC: 8, MS_REMOUNT: 32 } as const;
 export const UnmountFlags = { MNT_FORCE: 1, MNT_DETACH: 2 } as const;

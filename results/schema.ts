@@ -32,6 +32,12 @@ export type Latency = z.infer<typeof latencySchema>;
 
 /** CPU time and context switches of one process (all its threads) over one repetition. */
 export const processUsageSchema = z.object({
+  /**
+   * Time on CPU: for the client from getrusage (µs precision), for daemons the sum of their
+   * threads' /proc/PID/task/TID/schedstat run time (ns precision).
+   */
+  cpuNs: nanoseconds,
+  /** User and system split; for daemons from /proc clock ticks (10 ms resolution): read totals from cpuNs. */
   userNs: nanoseconds,
   systemNs: nanoseconds,
   voluntaryCtxSwitches: count,
@@ -66,6 +72,11 @@ export type FuseOpcodeStats = z.infer<typeof fuseOpcodeSchema>;
 
 export const repetitionSchema = z.object({
   index: count,
+  /**
+   * Traced repetitions run with the FUSE tracepoints on; they carry `fuse` and are left out of
+   * every timing estimate, because tracing adds cost to FUSE requests and none to in-kernel setups.
+   */
+  traced: z.boolean(),
   startedAt: z.string(),
   /** Wall time of the measured section only (after setup, before teardown). */
   wallNs: nanoseconds,
@@ -73,6 +84,8 @@ export const repetitionSchema = z.object({
   opCount: count,
   /** Bytes the client read. */
   bytes: count,
+  /** Operations that failed unexpectedly, by kind (an expected ENOENT of a negative lookup is no error). */
+  errors: z.record(z.string(), count),
   /** Latency per operation kind (stat, open, read, ...); empty for drivers that only time the whole run. */
   ops: z.record(z.string(), latencySchema),
   client: processUsageSchema,

@@ -1,0 +1,37 @@
+import { cleanLeftovers, describeResource, findLeftovers, RUNS_ROOT } from '../../runners/cleanup.js';
+import { parseCommandArgs } from '../args.js';
+import type { Command } from '../command.js';
+import { requireRoot } from '../preconditions.js';
+
+/** `fusebench cleanup`: undoes what killed runs left (mounts, loop devices, daemons, tracefs), and nothing else. */
+export const command: Command = {
+  async run(argv) {
+    const { values } = parseCommandArgs(
+      'cleanup',
+      argv,
+      { 'dry-run': { type: 'boolean', short: 'n' }, help: { type: 'boolean', short: 'h' } },
+      { min: 0, max: 0, usage: 'cleanup [--dry-run]' },
+    );
+    if (values.help) {
+      process.stdout.write(
+        `usage: fusebench cleanup [--dry-run]\n\n  Lists and removes what runs that were killed left behind, from their journals in ${RUNS_ROOT}.\n  Runs still alive and anything fusebench did not create are left alone.\n`,
+      );
+      return 0;
+    }
+    const leftovers = findLeftovers();
+    if (leftovers.length === 0) {
+      process.stdout.write('nothing to clean up\n');
+      return 0;
+    }
+    for (const leftover of leftovers) {
+      process.stdout.write(`${leftover.runDir} (run by pid ${leftover.ownerPid}, gone):\n`);
+      for (const resource of leftover.resources) process.stdout.write(`  ${describeResource(resource)}\n`);
+    }
+    if (values['dry-run']) return 0;
+    requireRoot('cleanup');
+    const { failed } = await cleanLeftovers(leftovers);
+    for (const failure of failed) process.stderr.write(`fusebench: cleanup: ${failure}\n`);
+    process.stdout.write(failed.length === 0 ? 'cleaned up\n' : `${failed.length} left behind\n`);
+    return failed.length === 0 ? 0 : 1;
+  },
+};

@@ -1,0 +1,236 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { findRunProfile, runProfiles } from '../../bench/profiles.js';
+import { createProgress } from '../../bench/progress.js';
+import { type RunOptions, runBenchmark } from '../../bench/run.js';
+import { defaultCacheDir } from '../../datasets/dataset.js';
+import { profileNames } from '../../datasets/profiles.js';
+import { defaultTransportOptions } from '../../fuse/transport.js';
+import { FatalError, UsageError } from '../../lib/errors.js';
+import { coreSetupNames, setupNames } from '../../runners/registry.js';
+import { workloadNames } from '../../workloads/catalog.js';
+import {
+  parseCommandArgs,
+  parseIntegerFlag,
+  parseListFlag,
+  parseNumberFlag,
+  parseSizeFlag,
+} from '../args.js';
+import type { Command } from '../command.js';
+import { requireRoot } from '../preconditions.js';
+import { printRunSummary } from '../run-summary.js';
+
+const usage = `run [--profile quick|tiny|full] [options]
+
+  Measures every selected setup with every selected workload, warm and cold, and writes one
+  result file (JSON). With no options: the quick profile on the four core setups.
+
+  what to run
+    --profile NAME          ${runProfiles.map((profile) => profile.name).join('|')} (default quick)
+    --setups LIST           comma-separated, from: ${setupNames.join(', ')}
+                            (default: ${coreSetupNames.join(', ')})
+    --workloads LIST        comma-separated workload names (fusebench run --list-workloads)
+    --cache LIST            warm,cold (default both)
+    --repetitions N         timed repetitions per setup × workload × cache state
+    --warmup N              untimed warm repetitions before the timed ones
+    --seed N                seed of the dataset and of every op stream (default 1)
+    --driver node|native    client driver for op streams (default node; native has lower overhead)
+    --no-trace              do not trace FUSE requests (no extra traced repetition)
+    --no-floor              do not measure the tmpfs floor
+  dataset and image
+    --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's)
+    --dataset-dir DIR       measure a copy-free view of DIR instead of a generated tree
+    --compression ALG       mkfs.erofs -z argument, e.g. lz4, lz4hc,12 (default: uncompressed)
+    --chunk-size SIZE       mkfs.erofs --chunksize
+    --pcluster-size SIZE    mkfs.erofs -C
+    --mkfs-arg ARG          further mkfs.erofs argument (repeatable)
+    --cache-dir DIR         datasets and images (default ${defaultCacheDir})
+  FUSE
+    --transport NAME        fuse-native or devfuse (default fuse-native)
+    --entry-timeout S       (default ${defaultTransportOptions.entryTimeout})
+    --attr-timeout S        (default ${defaultTransportOptions.attrTimeout})
+    --no-kernel-cache       drop page cache on open (default: kernel_cache on)
+    --auto-cache            keep page cache while mtime and size are unchanged
+    --max-read BYTES        largest READ request
+    --direct-io             bypass the page cache for file data
+    --threads N             daemon threads (default 1)
+    --loop-direct-io        kernel EROFS through a loop device with direct I/O (default file-backed)
+  machine
+    --client-cpus LIST      pin clients with taskset -c LIST
+    --daemon-cpus LIST      pin FUSE daemons with taskset -c LIST
+  output
+    --output FILE           result file (default out/runs/DATE-HOST.json)
+    --list-workloads        print the workloads and exit`;
+
+const options = {
+  profile: { type: 'string' },
+  setups: { type: 'string' },
+  workloads: { type: 'string' },
+  cache: { type: 'string' },
+  repetitions: { type: 'string' },
+  warmup: { type: 'string' },
+  seed: { type: 'string' },
+  driver: { type: 'string' },
+  'no-trace': { type: 'boolean' },
+  'no-floor': { type: 'boolean' },
+  dataset: { type: 'string' },
+  'dataset-dir': { type: 'string' },
+  compression: { type: 'string' },
+  'chunk-size': { type: 'string' },
+  'pcluster-size': { type: 'string' },
+  'mkfs-arg': { type: 'string', multiple: true },
+  'cache-dir': { type: 'string' },
+  transport: { type: 'string' },
+  'entry-timeout': { type: 'string' },
+  'attr-timeout': { type: 'string' },
+  'no-kernel-cache': { type: 'boolean' },
+  'auto-cache': { type: 'boolean' },
+  'max-read': { type: 'string' },
+  'direct-io': { type: 'boolean' },
+  threads: { type: 'string' },
+  'loop-direct-io': { type: 'boolean' },
+  'client-cpus': { type: 'string' },
+  'daemon-cpus': { type: 'string' },
+  output: { type: 'string' },
+  'list-workloads': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function cpuList(what: string, value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(value))
+    throw new UsageError(`${what}: expected a CPU list like 0 or 0-1 or 0,2, got '${value}'`);
+  return value;
+}
+
+function oneOf<T extends string>(
+  what: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T))
+    throw new UsageError(`${what}: unknown '${value}' (known: ${allowed.join(', ')})`);
+  return value as T;
+}
+
+export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
+  const { values } = parseCommandArgs('run', argv, options, {
+    min: 0,
+    max: 0,
+    usage: 'run [options] (fusebench run --help)',
+  });
+  if (values.help) return 'help';
+  if (values['list-workloads']) return 'list';
+  const profile = findRunProfile(values.profile ?? 'quick');
+  if (!profile)
+    throw new UsageError(
+      `--profile: unknown '${values.profile}' (known: ${runProfiles.map((p) => p.name).join(', ')})`,
+    );
+  if (values.dataset !== undefined && values['dataset-dir'] !== undefined)
+    throw new UsageError('--dataset and --dataset-dir exclude each other');
+  const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
+  const seed = Math.floor(parseNumberFlag('--seed', values.seed, 1));
+  const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+  return {
+    profile: profile.name,
+    setups: parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
+    workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
+    cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
+    repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions),
+    warmup: Math.floor(parseNumberFlag('--warmup', values.warmup, profile.warmup)),
+    seed,
+    driver: oneOf('--driver', values.driver, ['node', 'native'] as const, 'node'),
+    trace: !values['no-trace'],
+    floor: !values['no-floor'],
+    dataset:
+      values['dataset-dir'] !== undefined
+        ? { kind: 'directory', path: resolve(values['dataset-dir']) }
+        : { kind: 'profile', profile: datasetProfile, seed },
+    image: {
+      compression: values.compression ?? null,
+      chunkSize:
+        values['chunk-size'] === undefined ? null : parseSizeFlag('--chunk-size', values['chunk-size'], 0),
+      pclusterSize:
+        values['pcluster-size'] === undefined
+          ? null
+          : parseSizeFlag('--pcluster-size', values['pcluster-size'], 0),
+      extraArgs: values['mkfs-arg'] ?? [],
+    },
+    fuse: {
+      ...defaultTransportOptions,
+      entryTimeout: parseNumberFlag(
+        '--entry-timeout',
+        values['entry-timeout'],
+        defaultTransportOptions.entryTimeout,
+      ),
+      attrTimeout: parseNumberFlag(
+        '--attr-timeout',
+        values['attr-timeout'],
+        defaultTransportOptions.attrTimeout,
+      ),
+      kernelCache: !values['no-kernel-cache'],
+      autoCache: values['auto-cache'] ?? false,
+      maxRead: values['max-read'] === undefined ? 0 : parseSizeFlag('--max-read', values['max-read'], 0),
+      directIo: values['direct-io'] ?? false,
+      threads: parseIntegerFlag('--threads', values.threads, defaultTransportOptions.threads),
+    },
+    fuseTransport: oneOf('--transport', values.transport, ['fuse-native', 'devfuse'] as const, 'fuse-native'),
+    loopDirectIo: values['loop-direct-io'] ?? false,
+    clientCpus: cpuList('--client-cpus', values['client-cpus']),
+    daemonCpus: cpuList('--daemon-cpus', values['daemon-cpus']),
+    output: resolve(values.output ?? `out/runs/${stamp}-${hostname()}.json`),
+    cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir),
+  };
+}
+
+export const command: Command = {
+  async run(argv) {
+    const parsed = parseRunOptions(argv);
+    if (parsed === 'help') {
+      process.stdout.write(`usage: fusebench ${usage}\n`);
+      return 0;
+    }
+    if (parsed === 'list') {
+      const { workloads } = await import('../../workloads/catalog.js');
+      for (const workload of workloads)
+        process.stdout.write(
+          `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}\n`,
+        );
+      return 0;
+    }
+    requireRoot('run');
+    const controller = new AbortController();
+    const interrupt = (name: string) => {
+      if (controller.signal.aborted) return;
+      process.stderr.write(
+        `\nfusebench: ${name}: stopping, cleaning up (the result file keeps what finished)\n`,
+      );
+      controller.abort();
+    };
+    const onSigint = () => interrupt('SIGINT');
+    const onSigterm = () => interrupt('SIGTERM');
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigterm);
+    const progress = createProgress();
+    const started = Date.now();
+    try {
+      const result = await runBenchmark(parsed, progress, controller.signal);
+      printRunSummary(result, process.stdout);
+      process.stdout.write(`\nresult: ${parsed.output} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+      return 0;
+    } catch (error) {
+      if (controller.signal.aborted) {
+        process.stderr.write(`fusebench: interrupted; partial result in ${parsed.output}\n`);
+        return 130;
+      }
+      if (error instanceof FatalError)
+        throw new FatalError(`${error.message} (partial result in ${parsed.output})`);
+      throw error;
+    } finally {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+    }
+  },
+};

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { execa } from 'execa';
+import { FatalError } from '../lib/errors.js';
+import { debianPackageVersion } from '../lib/packages.js';
+
+/**
+ * Building the images a dataset is served from, cached by what determines their bytes:
+ * the tree's content hash, the tool's version and its arguments. Builds are reproducible
+ * (fixed UUID, SOURCE_DATE_EPOCH), so the same inputs give the same image on any machine.
+ */
+
+export interface ImageOptions {
+  /** mkfs.erofs -z argument (lz4, lz4hc, lz4hc,12, ...); null = uncompressed. */
+  compression: string | null;
+  /** --chunksize in bytes for chunk-based files; null = flat files. */
+  chunkSize: number | null;
+  /** Physical cluster size (-C) in bytes for compressed images; null = mkfs default. */
+  pclusterSize: number | null;
+  /** Further mkfs.erofs arguments, passed as given (e.g. -Eztailpacking). */
+  extraArgs: string[];
+}
+
+export const defaultImageOptions: ImageOptions = {
+  compression: null,
+  chunkSize: null,
+  pclusterSize: null,
+  extraArgs: [],
+};
+
+const FIXED_UUID = '6c2a1f0e-f05e-4bec-8000-000000000001';
+const SOURCE_DATE_EPOCH = '1700000000';
+
+export function mkfsErofsArgs(options: ImageOptions): string[] {
+  const args = ['-U', FIXED_UUID];
+  if (options.compression) args.push(`-z${options.compression}`);
+  if (options.pclusterSize) args.push(`-C${options.pclusterSize}`);
+  if (options.chunkSize) args.push(`--chunksize=${options.chunkSize}`);
+  return [...args, ...options.extraArgs];
+}
+
+/** The installed erofs-utils version (mkfs.erofs has no --version flag), or null when it is not installed. */
+export function mkfsErofsVersion(): Promise<string | null> {
+  return debianPackageVersion('erofs-utils');
+}
+
+function cacheKey(parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
+}
+
+async function buildOnce(target: string, build: (temporary: string) => Promise<void>): Promise<void> {
+  if (existsSync(target)) return;
+  mkdirSync(dirname(target), { recursive: true });
+  const temporary = `${target}.partial-${process.pid}`;
+  rmSync(temporary, { force: true });
+  try {
+    await build(temporary);
+    renameSync(temporary, target);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
+export interface BuiltImage {
+  path: string;
+  bytes: number;
+  tool: string;
+  toolVersion: string;
+  args: string[];
+}
+
+export async function buildErofsImage(
+  sourceDir: string,
+  contentHash: string,
+  options: ImageOptions,
+  cacheDir: string,
+): Promise<BuiltImage> {
+  const version = await mkfsErofsVersion();
+  if (!version) throw new FatalError('mkfs.erofs not found: install erofs-utils (./setup.sh does)');
+  const args = mkfsErofsArgs(options);
+  const path = `${cacheDir}/images/${cacheKey(['erofs', contentHash, version, ...args])}.erofs`;
+  await buildOnce(path, async (temporary) => {
+    const result = await execa('mkfs.erofs', [...args, temporary, sourceDir], {
+      reject: false,
+      env: { SOURCE_DATE_EPOCH },
+      all: true,
+    });
+    if (result.exitCode !== 0) {
+      const reason =
+        result.all
+          ?.split('\n')
+          .filter((line) => line.includes('<E>'))
+          .at(-1) ?? `exit ${result.exitCode}`;
+      throw new FatalError(`mkfs.erofs ${args.join(' ')} failed: ${reason.trim()}`);
+    }
+  });
+  return { path, bytes: statSync(path).size, tool: 'mkfs.erofs', toolVersion: version, args };
+}
+
+/** A squashfs image of the same tree for the squashfs reference setups (lz4 like the EROFS image when compressed). */
+export async function buildSquashfsImage(
+  sourceDir: string,
+  contentHash: string,
+  compressed: boolean,
+  cacheDir: string,
+): Promise<BuiltImage> {
+  const versionResult = await execa('mksquashfs', ['-version'], { reject: false });
+  if (versionResult.exitCode !== 0) throw new FatalError('mksquashfs not found: install squashfs-tools');
+  const version = /version ([\d.]+)/.exec(versionResult.stdout)?.[1] ?? 'unknown';
+  const args = compressed ? ['-comp', 'lz4', '-Xhc'] : ['-noI', '-noD', '-noF', '-noX'];
+  args.push('-no-progress', '-quiet', '-mkfs-time', SOURCE_DATE_EPOCH);
+  const path = `${cacheDir}/images/${cacheKey(['squashfs', contentHash, version, ...args])}.sqfs`;
+  await buildOnce(path, async (temporary) => {
+    await execa('mksquashfs', [sourceDir, temporary, ...args]);
+  });
+  return { path, bytes: statSync(path).size, tool: 'mksquashfs', toolVersion: version, args };
+}

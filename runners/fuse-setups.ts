@@ -1,0 +1,156 @@
+import { release } from 'node:os';
+import { execa } from 'execa';
+import { buildSquashfsImage } from '../datasets/image.js';
+import { type DaemonCommand, DaemonSetup, factsFileOf, fusebenchCli, transportArgs } from './fuse-daemon.js';
+import type { SetupContext, SetupDefinition } from './setup.js';
+
+/** The FUSE setups: fusebench's own daemons over the image or the tree, and external FUSE daemons. */
+
+class FusebenchDaemon extends DaemonSetup {
+  constructor(
+    name: string,
+    description: string,
+    context: SetupContext,
+    private readonly subcommand: 'mount' | 'passthrough',
+    private readonly kernelPassthrough: boolean,
+  ) {
+    super(name, 'fuse', description, context);
+  }
+
+  protected async command(): Promise<DaemonCommand> {
+    const { dataset, fuse, fuseTransport, runDir } = this.context;
+    const source = this.subcommand === 'mount' ? dataset.image.path : dataset.sourceDir;
+    const factsFile = factsFileOf(runDir, this.name);
+    const options = { ...fuse, kernelPassthrough: this.kernelPassthrough };
+    const transport = this.kernelPassthrough ? 'devfuse' : fuseTransport;
+    const [node, cli] = fusebenchCli as [string, string];
+    return {
+      file: node,
+      args: [
+        cli,
+        this.subcommand,
+        source,
+        this.mountpoint,
+        ...transportArgs(transport, options),
+        '--facts-file',
+        factsFile,
+      ],
+      factsFile,
+      label: `fusebench ${this.subcommand} (${transport})`,
+      backing: source,
+    };
+  }
+}
+
+/** An external FUSE daemon in the foreground, given the same cache timeouts as ours where it takes them. */
+class ExternalDaemon extends DaemonSetup {
+  constructor(
+    name: string,
+    description: string,
+    context: SetupContext,
+    private readonly build: (setup: ExternalDaemon) => Promise<DaemonCommand>,
+  ) {
+    super(name, 'fuse', description, context);
+  }
+
+  protected command(): Promise<DaemonCommand> {
+    return this.build(this);
+  }
+}
+
+async function hasCommand(command: string): Promise<boolean> {
+  return (await execa('which', [command], { reject: false })).exitCode === 0;
+}
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [kernelMajor = 0, kernelMinor = 0] = release()
+    .split('.')
+    .map((part) => Number.parseInt(part, 10));
+  return kernelMajor > major || (kernelMajor === major && kernelMinor >= minor);
+}
+
+export const fuseErofsTs: SetupDefinition = {
+  name: 'fuse-erofs-ts',
+  kind: 'fuse',
+  description: "fusebench's TypeScript EROFS reader serving the image over FUSE",
+  unavailable: async () => null,
+  create: (context) => new FusebenchDaemon('fuse-erofs-ts', fuseErofsTs.description, context, 'mount', false),
+};
+
+export const fusePassthroughTs: SetupDefinition = {
+  name: 'fuse-passthrough-ts',
+  kind: 'fuse',
+  description: 'a TypeScript FUSE passthrough of the source tree on the host filesystem',
+  unavailable: async () => null,
+  create: (context) =>
+    new FusebenchDaemon('fuse-passthrough-ts', fusePassthroughTs.description, context, 'passthrough', false),
+};
+
+export const fusePassthroughKernel: SetupDefinition = {
+  name: 'fuse-passthrough-kernel',
+  kind: 'fuse',
+  description:
+    'the TypeScript passthrough over /dev/fuse with kernel FUSE passthrough (FOPEN_PASSTHROUGH) for file data',
+  unavailable: async () =>
+    kernelAtLeast(6, 9) ? null : `FUSE passthrough needs Linux 6.9 or later (this is ${release()})`,
+  create: (context) =>
+    new FusebenchDaemon(
+      'fuse-passthrough-kernel',
+      fusePassthroughKernel.description,
+      context,
+      'passthrough',
+      true,
+    ),
+};
+
+function fuseTimeoutOptions(context: SetupContext): string {
+  const { entryTimeout, attrTimeout, kernelCache } = context.fuse;
+  return [
+    `ro`,
+    `entry_timeout=${entryTimeout}`,
+    `attr_timeout=${attrTimeout}`,
+    ...(kernelCache ? ['kernel_cache'] : []),
+  ].join(',');
+}
+
+export const squashfuse: SetupDefinition = {
+  name: 'squashfuse',
+  kind: 'fuse',
+  description:
+    'squashfuse (libfuse, C) serving a squashfs image of the same tree: an external FUSE reference',
+  unavailable: async () =>
+    (await hasCommand('squashfuse')) ? null : 'squashfuse is not installed (apt-get install squashfuse)',
+  create: (context) =>
+    new ExternalDaemon('squashfuse', squashfuse.description, context, async (setup) => {
+      const { dataset } = context;
+      const image = await buildSquashfsImage(
+        dataset.sourceDir,
+        dataset.manifest.contentHash,
+        dataset.image.args.some((arg) => arg.startsWith('-z')),
+        dataset.cacheDir,
+      );
+      return {
+        file: 'squashfuse',
+        args: ['-f', '-o', fuseTimeoutOptions(context), image.path, setup.mountpoint],
+        factsFile: null,
+        label: `squashfuse (${image.args.join(' ')})`,
+        backing: image.path,
+      };
+    }),
+};
+
+export const erofsfuse: SetupDefinition = {
+  name: 'erofsfuse',
+  kind: 'fuse',
+  description: "erofs-utils' erofsfuse (libfuse, C) serving the same image: an external FUSE reference",
+  unavailable: async () =>
+    (await hasCommand('erofsfuse')) ? null : 'erofsfuse is not installed (Debian 12 does not package it)',
+  create: (context) =>
+    new ExternalDaemon('erofsfuse', erofsfuse.description, context, async (setup) => ({
+      file: 'erofsfuse',
+      args: ['-f', '-o', fuseTimeoutOptions(context), context.dataset.image.path, setup.mountpoint],
+      factsFile: null,
+      label: 'erofsfuse',
+      backing: context.dataset.image.path,
+    })),
+};

@@ -1,0 +1,419 @@
+import type { Manifest, ManifestEntry } from '../datasets/manifest.js';
+import { SeededRandom } from '../lib/random.js';
+import type { Metric } from '../results/schema.js';
+import { metrics } from './metrics.js';
+import type { Op } from './ops.js';
+
+/**
+ * Every workload, defined once. A workload turns the dataset manifest and a seed into what the
+ * client executes: one or more op streams (one per client process) or a shell command. It knows
+ * only paths relative to a mount point, never which setup serves them.
+ */
+
+export type WorkloadCategory = 'metadata' | 'read' | 'scenario';
+
+export type WorkloadPlan =
+  | {
+      driver: 'ops';
+      /** One stream per client process, started together (parallel readers). */
+      streams: Op[][];
+      /** Operations Node cannot issue (mmap): only the native driver runs this workload. */
+      needsNative: boolean;
+    }
+  | {
+      driver: 'shell';
+      /** Run by bash in the mount point; `$FUSEBENCH_LIST` names the file list when there is one. */
+      command: string;
+      /** Relative paths written one per line to the list file. */
+      list: string[] | null;
+      /** Operations the command amounts to (files or entries touched), for per-op figures. */
+      opCount: number;
+    };
+
+export interface Workload {
+  name: string;
+  family: string;
+  params: Record<string, number | string>;
+  category: WorkloadCategory;
+  description: string;
+  metric: Metric;
+  plan(manifest: Manifest, seed: number): WorkloadPlan;
+}
+
+const { timePerOp, throughput, wallTime } = metrics;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Regular files of the manifest, counting each hard-linked inode once. */
+function regularFiles(manifest: Manifest): ManifestEntry[] {
+  const seen = new Set<number>();
+  return manifest.entries.filter((entry) => {
+    if (entry.type !== 'file' || seen.has(entry.ino)) return false;
+    seen.add(entry.ino);
+    return true;
+  });
+}
+
+function largestFile(manifest: Manifest): ManifestEntry {
+  const largest = regularFiles(manifest).reduce<ManifestEntry | null>(
+    (best, file) => (!best || file.size > best.size ? file : best),
+    null,
+  );
+  if (!largest || largest.size === 0) throw new Error('the dataset has no non-empty regular file');
+  return largest;
+}
+
+/** The large files of the dataset: at least half the size of the largest, at most four, largest first. */
+function largeFiles(manifest: Manifest): ManifestEntry[] {
+  const threshold = largestFile(manifest).size / 2;
+  return regularFiles(manifest)
+    .filter((file) => file.size >= threshold)
+    .sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1))
+    .slice(0, 4);
+}
+
+function directories(manifest: Manifest): ManifestEntry[] {
+  return manifest.entries.filter((entry) => entry.type === 'dir');
+}
+
+function widestDirectory(manifest: Manifest): string {
+  const children = new Map<string, number>();
+  for (const entry of manifest.entries) {
+    if (entry.path === '') continue;
+    const parent = entry.path.includes('/') ? entry.path.slice(0, entry.path.lastIndexOf('/')) : '';
+    children.set(parent, (children.get(parent) ?? 0) + 1);
+  }
+  return [...children.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? '';
+}
+
+/** The mount point itself as an op path. */
+const dotted = (path: string) => (path === '' ? '.' : path);
+
+/** About 7% of the regular files, in a seeded random order (erofs-utils docs/PERFORMANCE.md "small random"). */
+function randomSubset(manifest: Manifest, seed: number, fraction: number, label: string): ManifestEntry[] {
+  const files = new SeededRandom(`${seed}:${label}`).shuffled(regularFiles(manifest));
+  return fraction >= 1 ? files : files.slice(0, Math.max(1, Math.ceil(files.length * fraction)));
+}
+
+function sequentialRead(path: string, size: number, blockSize: number, slot = 0, from = 0, to = size): Op[] {
+  const ops: Op[] = [{ kind: 'open', slot, path }];
+  for (let offset = from; offset < to; offset += blockSize) {
+    ops.push({ kind: 'pread', slot, offset, length: Math.min(blockSize, to - offset) });
+  }
+  ops.push({ kind: 'close', slot });
+  return ops;
+}
+
+const opsPlan = (streams: Op[][], needsNative = false): WorkloadPlan => ({
+  driver: 'ops',
+  streams,
+  needsNative,
+});
+
+const metadata: Workload[] = [
+  {
+    name: 'stat-all',
+    family: 'stat-all',
+    params: {},
+    category: 'metadata',
+    description: 'lstat every path once, in a seeded random order (lookup + getattr)',
+    metric: timePerOp,
+    plan: (manifest, seed) =>
+      opsPlan([
+        new SeededRandom(`${seed}:stat-all`)
+          .shuffled(manifest.entries)
+          .map((entry) => ({ kind: 'lstat', path: dotted(entry.path) })),
+      ]),
+  },
+  {
+    name: 'stat-hot',
+    family: 'stat-hot',
+    params: { count: 20000 },
+    category: 'metadata',
+    description: 'lstat the same file 20,000 times (the cached path of getattr)',
+    metric: timePerOp,
+    plan: (manifest) => {
+      const path = largestFile(manifest).path;
+      return opsPlan([Array.from({ length: 20000 }, () => ({ kind: 'lstat', path }) as Op)]);
+    },
+  },
+  {
+    name: 'lookup-miss',
+    family: 'lookup-miss',
+    params: { count: 5000 },
+    category: 'metadata',
+    description: 'lstat 5,000 names that do not exist, in existing directories (negative lookups, ENOENT)',
+    metric: timePerOp,
+    plan: (manifest, seed) => {
+      const random = new SeededRandom(`${seed}:lookup-miss`);
+      const dirs = directories(manifest);
+      return opsPlan([
+        Array.from({ length: 5000 }, (_, index) => {
+          const dir = random.pick(dirs).path;
+          return {
+            kind: 'lstat-miss',
+            path: `${dir === '' ? '' : `${dir}/`}.fusebench-missing-${index % 1000}`,
+          } as Op;
+        }),
+      ]);
+    },
+  },
+  {
+    name: 'readdir-wide',
+    family: 'readdir-wide',
+    params: { repeat: 20 },
+    category: 'metadata',
+    description: 'list the widest directory 20 times (readdir without stat)',
+    metric: timePerOp,
+    plan: (manifest) => {
+      const path = dotted(widestDirectory(manifest));
+      return opsPlan([Array.from({ length: 20 }, () => ({ kind: 'readdir', path }) as Op)]);
+    },
+  },
+  {
+    name: 'walk-lstat',
+    family: 'walk-lstat',
+    params: {},
+    category: 'metadata',
+    description: 'walk the whole tree like ls -lR: readdir each directory, lstat each entry',
+    metric: timePerOp,
+    plan: (manifest) => {
+      const ops: Op[] = [];
+      const byParent = new Map<string, string[]>();
+      for (const entry of manifest.entries) {
+        if (entry.path === '') continue;
+        const parent = entry.path.includes('/') ? entry.path.slice(0, entry.path.lastIndexOf('/')) : '';
+        const siblings = byParent.get(parent);
+        if (siblings) siblings.push(entry.path);
+        else byParent.set(parent, [entry.path]);
+      }
+      for (const dir of directories(manifest)) {
+        ops.push({ kind: 'readdir', path: dotted(dir.path) });
+        for (const child of byParent.get(dir.path) ?? []) ops.push({ kind: 'lstat', path: child });
+      }
+      return opsPlan([ops]);
+    },
+  },
+  {
+    name: 'open-close',
+    family: 'open-close',
+    params: {},
+    category: 'metadata',
+    description: 'open and close every regular file, in a seeded random order',
+    metric: timePerOp,
+    plan: (manifest, seed) =>
+      opsPlan([
+        new SeededRandom(`${seed}:open-close`)
+          .shuffled(regularFiles(manifest))
+          .flatMap((entry) => [
+            { kind: 'open', slot: 0, path: entry.path } as Op,
+            { kind: 'close', slot: 0 } as Op,
+          ]),
+      ]),
+  },
+  {
+    name: 'xattr',
+    family: 'xattr',
+    params: {},
+    category: 'metadata',
+    description: 'listxattr every regular file, getxattr every attribute found',
+    metric: timePerOp,
+    plan: (manifest) =>
+      opsPlan([
+        regularFiles(manifest).flatMap((entry) => [
+          { kind: 'listxattr', path: entry.path } as Op,
+          ...entry.xattrNames.map((name) => ({ kind: 'getxattr', path: entry.path, name }) as Op),
+        ]),
+      ]),
+  },
+  {
+    name: 'readlink',
+    family: 'readlink',
+    params: { count: 2000 },
+    category: 'metadata',
+    description: 'readlink the symlinks of the tree, round robin, 2,000 times',
+    metric: timePerOp,
+    plan: (manifest) => {
+      const links = manifest.entries.filter((entry) => entry.type === 'symlink');
+      if (links.length === 0) throw new Error('the dataset has no symlink');
+      return opsPlan([
+        Array.from(
+          { length: 2000 },
+          (_, index) => ({ kind: 'readlink', path: links[index % links.length]!.path }) as Op,
+        ),
+      ]);
+    },
+  },
+];
+
+const SEQUENTIAL_BLOCK_SIZES = [4 * KiB, 16 * KiB, 64 * KiB, 128 * KiB, 256 * KiB, MiB];
+const PARALLEL_READERS = [1, 2, 4];
+
+function formatSize(bytes: number): string {
+  return bytes >= MiB ? `${bytes / MiB}m` : `${bytes / KiB}k`;
+}
+
+const reads: Workload[] = [
+  ...SEQUENTIAL_BLOCK_SIZES.map(
+    (blockSize): Workload => ({
+      name: `seqread-${formatSize(blockSize)}`,
+      family: 'seqread',
+      params: { blockSize },
+      category: 'read',
+      description: `read the largest file from start to end in ${formatSize(blockSize).toUpperCase()} preads`,
+      metric: throughput,
+      plan: (manifest) => {
+        const file = largestFile(manifest);
+        return opsPlan([sequentialRead(file.path, file.size, blockSize)]);
+      },
+    }),
+  ),
+  {
+    name: 'randread-4k',
+    family: 'randread-4k',
+    params: { count: 10000, blockSize: 4 * KiB },
+    category: 'read',
+    description: '10,000 preads of 4 KiB at seeded random aligned offsets of the large files',
+    metric: timePerOp,
+    plan: (manifest, seed) => {
+      const random = new SeededRandom(`${seed}:randread`);
+      const files = largeFiles(manifest).filter((file) => file.size >= 4 * KiB);
+      const ops: Op[] = files.map((file, slot) => ({ kind: 'open', slot, path: file.path }) as Op);
+      for (let index = 0; index < 10000; index++) {
+        const slot = random.int(0, files.length - 1);
+        const blocks = Math.floor(files[slot]!.size / (4 * KiB));
+        ops.push({ kind: 'pread', slot, offset: random.int(0, blocks - 1) * 4 * KiB, length: 4 * KiB });
+      }
+      files.forEach((_, slot) => {
+        ops.push({ kind: 'close', slot });
+      });
+      return opsPlan([ops]);
+    },
+  },
+  {
+    name: 'read-small',
+    family: 'read-small',
+    params: { maxSize: MiB },
+    category: 'read',
+    description:
+      'read every file up to 1 MiB whole, in tree order, 128 KiB reads (what a container start does)',
+    metric: timePerOp,
+    plan: (manifest) =>
+      opsPlan([
+        regularFiles(manifest)
+          .filter((entry) => entry.size <= MiB)
+          .map((entry) => ({ kind: 'readfile', path: entry.path, blockSize: 128 * KiB }) as Op),
+      ]),
+  },
+  {
+    name: 'mmap-read',
+    family: 'mmap-read',
+    params: {},
+    category: 'read',
+    description: 'mmap the largest file and touch every page (page faults, readahead), native driver only',
+    metric: throughput,
+    plan: (manifest) => opsPlan([[{ kind: 'mmapread', path: largestFile(manifest).path }]], true),
+  },
+  ...PARALLEL_READERS.map(
+    (readers): Workload => ({
+      name: `parallel-read-${readers}`,
+      family: 'parallel-read',
+      params: { readers, blockSize: 128 * KiB },
+      category: 'read',
+      description: `${readers} reader process${readers > 1 ? 'es' : ''} each reading its 1/${readers} of the large files in 128 KiB preads`,
+      metric: throughput,
+      plan: (manifest) => {
+        const files = largeFiles(manifest);
+        const streams = Array.from({ length: readers }, (_, reader) =>
+          files.flatMap((file, slot) => {
+            const share = Math.ceil(file.size / readers / (128 * KiB)) * 128 * KiB;
+            const from = Math.min(file.size, reader * share);
+            const to = Math.min(file.size, from + share);
+            return from < to ? sequentialRead(file.path, file.size, 128 * KiB, slot, from, to) : [];
+          }),
+        );
+        return opsPlan(streams);
+      },
+    }),
+  ),
+  {
+    name: 'container-start',
+    family: 'container-start',
+    params: { fraction: 0.07 },
+    category: 'read',
+    description:
+      'lstat and read whole a seeded random 7% of the files (an application starting in a container)',
+    metric: timePerOp,
+    plan: (manifest, seed) =>
+      opsPlan([
+        randomSubset(manifest, seed, 0.07, 'container-start').flatMap((entry) => [
+          { kind: 'lstat', path: entry.path } as Op,
+          { kind: 'readfile', path: entry.path, blockSize: 128 * KiB } as Op,
+        ]),
+      ]),
+  },
+];
+
+/** The scenarios of erofs-utils docs/PERFORMANCE.md, by their commands. */
+const scenarios: Workload[] = [
+  {
+    name: 'tar-devnull',
+    family: 'tar-devnull',
+    params: {},
+    category: 'scenario',
+    description: '`tar cf /dev/null .` (GNU tar skips file data for /dev/null: sequential metadata)',
+    metric: wallTime,
+    plan: (manifest) => ({
+      driver: 'shell',
+      command: 'tar cf /dev/null .',
+      list: null,
+      opCount: manifest.entries.length,
+    }),
+  },
+  {
+    name: 'tar-cat',
+    family: 'tar-cat',
+    params: {},
+    category: 'scenario',
+    description: '`tar cf - . | cat > /dev/null` (sequential data)',
+    metric: wallTime,
+    plan: (manifest) => ({
+      driver: 'shell',
+      command: 'tar cf - . | cat > /dev/null',
+      list: null,
+      opCount: manifest.entries.length,
+    }),
+  },
+  ...(['stat', 'cat'] as const).flatMap((tool) =>
+    ([0.07, 1] as const).map(
+      (fraction): Workload => ({
+        name: `xargs-${tool}-${fraction < 1 ? '7pct' : 'all'}`,
+        family: `xargs-${tool}`,
+        params: { fraction },
+        category: 'scenario',
+        description: `\`xargs ${tool}\` over ${fraction < 1 ? 'a seeded random 7%' : 'all'} of the files in random order (${tool === 'stat' ? 'random metadata' : 'random data'})`,
+        metric: wallTime,
+        plan: (manifest, seed) => {
+          const files = randomSubset(manifest, seed, fraction, `xargs-${fraction}`).map(
+            (entry) => entry.path,
+          );
+          return {
+            driver: 'shell',
+            command: `xargs -d '\\n' -a "$FUSEBENCH_LIST" ${tool} > /dev/null`,
+            list: files,
+            opCount: files.length,
+          };
+        },
+      }),
+    ),
+  ),
+];
+
+export const workloads: readonly Workload[] = [...metadata, ...reads, ...scenarios];
+
+export const workloadNames = workloads.map((workload) => workload.name);
+
+export function findWorkload(name: string): Workload | undefined {
+  return workloads.find((workload) => workload.name === name);
+}
