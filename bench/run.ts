@@ -103,6 +103,7 @@ export async function runBenchmark(
     `preparing dataset ${options.dataset.kind === 'profile' ? `${options.dataset.profile} (seed ${options.dataset.seed})` : options.dataset.path}`,
   );
   const dataset = await prepareDataset(options.dataset, options.image, options.cacheDir);
+  if (signal.aborted) throw new FatalError('interrupted before any setup was mounted');
 
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const { runDir, stack } = createRun(runId);
@@ -151,7 +152,7 @@ export async function runBenchmark(
     daemonCpus: options.daemonCpus,
   };
   try {
-    const active = await mountSetups(options.setups, context, result, progress);
+    const active = await mountSetups(options.setups, context, result, progress, signal);
     save();
     if (active.length === 0) throw new FatalError('no setup could be mounted');
     const tracer = options.trace ? openTracer(stack, result, progress) : null;
@@ -314,9 +315,11 @@ async function mountSetups(
   context: SetupContext,
   result: ResultFile,
   progress: Progress,
+  signal: AbortSignal,
 ): Promise<ActiveSetup[]> {
   const active: ActiveSetup[] = [];
   for (const name of names) {
+    if (signal.aborted) throw new FatalError('interrupted');
     const definition = findSetup(name);
     if (!definition) throw new FatalError(`unknown setup '${name}'`);
     const record: SetupRecord = {

@@ -203,7 +203,10 @@ export const command: Command = {
     requireRoot('run');
     const controller = new AbortController();
     const interrupt = (name: string) => {
-      if (controller.signal.aborted) return;
+      if (controller.signal.aborted) {
+        process.stderr.write(`fusebench: ${name}: still cleaning up, please wait\n`);
+        return;
+      }
       process.stderr.write(
         `\nfusebench: ${name}: stopping, cleaning up (the result file keeps what finished)\n`,
       );

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { readMountInfo } from '../lib/mounts.js';
+import { SeededRandom } from '../lib/random.js';
+import { resultFileSchema } from '../results/schema.js';
+import { RUNS_ROOT } from '../runners/cleanup.js';
+import { CLI, fusebench } from './helpers/cli.js';
+
+/**
+ * SIGINT, SIGTERM and SIGKILL of `fusebench run` at seeded random moments, for real: afterwards
+ * (and after `fusebench cleanup` for SIGKILL) no mount, loop device, daemon or tracefs instance of
+ * the run is left, and the result file is valid JSON holding every measurement that finished.
+ */
+
+const SETUPS =
+  process.env.FUSEBENCH_HARD_STOP_SETUPS ??
+  'kernel-erofs,fuse-erofs-ts,fuse-passthrough-ts,native,squashfs,squashfuse';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function leftovers(cacheDir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readMountInfo()) {
+    if (entry.mountpoint.startsWith(`${RUNS_ROOT}/`)) found.push(`mount ${entry.mountpoint}`);
+  }
+  for (const loop of readdirSync('/sys/block').filter((name) => name.startsWith('loop'))) {
+    try {
+      const backing = readFileSync(`/sys/block/${loop}/loop/backing_file`, 'utf8').trim();
+      if (backing.startsWith(cacheDir)) found.push(`loop ${loop} → ${backing}`);
+    } catch {
+      // Not attached.
+    }
+  }
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(cacheDir) || cmdline.includes(RUNS_ROOT)) found.push(`process ${pid}: ${cmdline}`);
+    } catch {
+      // Gone.
+    }
+  }
+  if (existsSync('/sys/kernel/tracing/instances')) {
+    for (const instance of readdirSync('/sys/kernel/tracing/instances')) {
+      if (instance.startsWith('fusebench-')) found.push(`tracefs instance ${instance}`);
+    }
+  }
+  return found;
+}
+
+function tracefsMounted(): boolean {
+  return readMountInfo().some((entry) => entry.fstype === 'tracefs');
+}
+
+describe('hard stops of fusebench run', () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'fusebench-hardstop-'));
+  const random = new SeededRandom(process.env.FUSEBENCH_HARD_STOP_SEED ?? 'hard-stop');
+  let tracefsBefore = false;
+  before(async () => {
+    tracefsBefore = tracefsMounted();
+    // Build the dataset and images once, so the signals land in measurement, not in mkfs.
+    const warm = await fusebench([
+      'run',
+      '--profile',
+      'tiny',
+      '--setups',
+      'kernel-erofs,squashfs',
+      '--workloads',
+      'stat-all',
+      '--cache',
+      'warm',
+      '--repetitions',
+      '1',
+      '--warmup',
+      '0',
+      '--no-floor',
+      '--cache-dir',
+      cacheDir,
+      '--output',
+      join(cacheDir, 'warm.json'),
+    ]);
+    assert.equal(warm.exitCode, 0, String(warm.stderr));
+  });
+  after(() => {
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    it(`${signal} at a random moment leaves nothing behind and a valid result file`, async () => {
+      const output = join(cacheDir, `${signal}.json`);
+      const run = execa(
+        process.execPath,
+        [
+          CLI,
+          'run',
+          '--profile',
+          'tiny',
+          '--setups',
+          SETUPS,
+          '--repetitions',
+          '2',
+          '--cache-dir',
+          cacheDir,
+          '--output',
+          output,
+        ],
+        { reject: false },
+      );
+      const delay = 1500 + Math.floor(random.next() * 6000);
+      await sleep(delay);
+      run.kill(signal);
+      const exited = await run;
+      if (signal === 'SIGKILL') {
+        const cleaned = await fusebench(['cleanup']);
+        assert.equal(
+          cleaned.exitCode,
+          0,
+          `cleanup after SIGKILL at ${delay} ms: ${cleaned.stdout} ${cleaned.stderr}`,
+        );
+      } else {
+        assert.ok(
+          [0, 130].includes(exited.exitCode ?? -1),
+          `exit ${exited.exitCode} after ${signal} at ${delay} ms: ${exited.stderr}`,
+        );
+      }
+      assert.deepEqual(leftovers(cacheDir), [], `after ${signal} at ${delay} ms`);
+      assert.equal(tracefsMounted(), tracefsBefore, 'tracefs is left mounted or unmounted as it was found');
+      if (existsSync(output)) {
+        const result = resultFileSchema.parse(JSON.parse(readFileSync(output, 'utf8')));
+        if (signal !== 'SIGKILL')
+          assert.ok(['interrupted', 'complete'].includes(result.status), result.status);
+        for (const measurement of result.measurements) {
+          const timed = measurement.repetitions.filter((repetition) => !repetition.traced);
+          assert.equal(
+            timed.length,
+            2,
+            `${measurement.setup} ${measurement.workload}: finished measurements are whole`,
+          );
+        }
+      }
+    });
+  }
+});
