@@ -6,6 +6,7 @@ import { mkfsErofsVersion } from '../datasets/image.js';
 import type { Fact } from '../fuse/transport.js';
 import { debianPackageVersion } from '../lib/packages.js';
 import type { Environment } from '../results/schema.js';
+import { calibrateNodeClient } from './calibrate.js';
 
 /** The machine a run measured, recorded once per result file: what a reader needs to judge the numbers. */
 
@@ -96,6 +97,7 @@ export async function captureEnvironment(): Promise<Environment> {
       virtualization: (await execa('systemd-detect-virt', [], { reject: false })).stdout.trim() || null,
       clocksource: read('/sys/devices/system/clocksource/clocksource0/current_clocksource'),
       ...fuseModuleParameters(),
+      ...(await calibrateNodeClient()),
     },
   };
 }
