@@ -28,18 +28,18 @@ export interface WalkRecord {
   sha256?: string;
 }
 
-const typeByFormat: Record<number, WalkType> = {
-  16807: 'file',
-  9604: 'dir',
-  21609: 'symlink',
-  4802: 'chr',
-  14406: 'blk',
-  2401: 'fifo',
-  26411: 'sock',
-};
+const typeByFormat = new Map<number, WalkType>([
+  [0o100000, 'file'],
+  [0o040000, 'dir'],
+  [0o120000, 'symlink'],
+  [0o020000, 'chr'],
+  [0o060000, 'blk'],
+  [0o010000, 'fifo'],
+  [0o140000, 'sock'],
+]);
 
 export function walkTypeOf(mode: number): WalkType {
-  const type = typeByFormat[mode & 0o170000];
+  const type = typeByFormat.get(mode & 0o170000);
   if (!type) throw new Error(`unknown file type in mode 0${mode.toString(8)}`);
   return type;
 }
