@@ -1,0 +1,138 @@
+import { resolve } from 'node:path';
+import { checkDaemonRequest, runDaemon, startInBackground } from '../../fuse/daemon.js';
+import { type BackendSpec, defaultTransportOptions, type TransportOptions } from '../../fuse/transport.js';
+import { transportNamed, transportNames } from '../../fuse/transports/index.js';
+import { UsageError } from '../../lib/errors.js';
+import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
+import type { Command } from '../command.js';
+import { requireRoot } from '../preconditions.js';
+
+/**
+ * `fusebench mount IMAGE MOUNTPOINT` and `fusebench passthrough SOURCE_DIR MOUNTPOINT`: serve a
+ * backend over FUSE in the foreground (or detached with --background). The flags are exactly
+ * what runners/fuse-daemon.ts transportArgs() emits, plus --facts-file and --background.
+ */
+
+const flags = {
+  transport: { type: 'string' },
+  'entry-timeout': { type: 'string' },
+  'attr-timeout': { type: 'string' },
+  'kernel-cache': { type: 'boolean' },
+  'no-kernel-cache': { type: 'boolean' },
+  threads: { type: 'string' },
+  'auto-cache': { type: 'boolean' },
+  'max-read': { type: 'string' },
+  'direct-io': { type: 'boolean' },
+  'kernel-passthrough': { type: 'boolean' },
+  'facts-file': { type: 'string' },
+  background: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const deviceFlag = { device: { type: 'string', multiple: true } } as const;
+
+type Kind = BackendSpec['kind'];
+
+const what = {
+  erofs: {
+    name: 'mount',
+    usage: 'mount IMAGE MOUNTPOINT [options]',
+    source: 'IMAGE',
+    summary: 'Serves an EROFS image read-only over FUSE with fusebench’s own reader.',
+    extra:
+      '  --device FILE           an extra device of a multi-device image (repeat, in device-table order)\n',
+  },
+  passthrough: {
+    name: 'passthrough',
+    usage: 'passthrough SOURCE_DIR MOUNTPOINT [options]',
+    source: 'SOURCE_DIR',
+    summary: 'Serves a directory read-only over FUSE, inode numbers and all (the no-decoding baseline).',
+    extra: '',
+  },
+} as const;
+
+function help(kind: Kind): string {
+  const d = defaultTransportOptions;
+  const text = what[kind];
+  return `usage: fusebench ${text.usage}
+
+  ${text.summary}
+  Serves in the foreground until unmounted (fusebench umount, umount, SIGTERM or SIGINT), then exits 0.
+
+options:
+  --transport NAME        ${transportNames().join(' | ')} (default fuse-native)
+  --entry-timeout SEC     seconds the kernel caches names (default ${d.entryTimeout}; 0 = ask every time)
+  --attr-timeout SEC      seconds the kernel caches attributes (default ${d.attrTimeout})
+  --kernel-cache          keep page cache across opens (default)
+  --no-kernel-cache       drop page cache on every open
+  --auto-cache            keep page cache while mtime and size are unchanged
+  --threads N             serving threads (default ${d.threads}; fuse-native: no effect)
+  --max-read BYTES        largest READ request (default: the transport's)
+  --direct-io             bypass the page cache for file data
+  --kernel-passthrough    let the kernel read backing files directly (devfuse only)
+${text.extra}  --facts-file FILE       write what was set and negotiated as JSON once serving
+  --background            detach, print the daemon's pid once it serves, exit 0
+  -h, --help              this text
+`;
+}
+
+export function daemonCommand(kind: Kind): Command {
+  const text = what[kind];
+  return {
+    async run(argv) {
+      const { values, positionals } = parseCommandArgs(
+        text.name,
+        argv,
+        kind === 'erofs' ? { ...flags, ...deviceFlag } : flags,
+        { min: 0, max: 2, usage: text.usage },
+      );
+      if (values.help) {
+        process.stdout.write(help(kind));
+        return 0;
+      }
+      if (positionals.length !== 2) {
+        throw new UsageError(
+          `${text.name}: expected ${text.source} and MOUNTPOINT; usage: fusebench ${text.usage}`,
+        );
+      }
+      if (values['kernel-cache'] && values['no-kernel-cache']) {
+        throw new UsageError(`${text.name}: --kernel-cache and --no-kernel-cache contradict each other`);
+      }
+      const defaults = defaultTransportOptions;
+      const options: TransportOptions = {
+        entryTimeout: parseNumberFlag('--entry-timeout', values['entry-timeout'], defaults.entryTimeout),
+        attrTimeout: parseNumberFlag('--attr-timeout', values['attr-timeout'], defaults.attrTimeout),
+        kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,
+        autoCache: values['auto-cache'] ?? defaults.autoCache,
+        maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead),
+        directIo: values['direct-io'] ?? defaults.directIo,
+        threads: parseIntegerFlag('--threads', values.threads, defaults.threads),
+        kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
+        fsname: defaults.fsname,
+      };
+      const transport = transportNamed(values.transport ?? 'fuse-native').name;
+      const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
+      const backend: BackendSpec = {
+        kind,
+        source: resolve(positionals[0]!),
+        ...(devices?.length ? { devices: devices.map((device) => resolve(device)) } : {}),
+      };
+      requireRoot(text.name);
+      const mountpoint = checkDaemonRequest(text.name, backend, positionals[1]!);
+      if (values.background) {
+        const pid = await startInBackground([text.name, ...argv], mountpoint);
+        process.stdout.write(`${pid}\n`);
+        return 0;
+      }
+      return runDaemon({
+        backend,
+        mountpoint,
+        transport,
+        options,
+        factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
+      });
+    },
+  };
+}
+
+export const command: Command = daemonCommand('erofs');

@@ -1,0 +1,256 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FatalError } from '../lib/errors.js';
+import { findMount, unmount } from '../lib/mounts.js';
+import { isAlive, processStartTime, stopProcess } from '../runners/processes.js';
+import type { BackendSpec, Fact, ServedMount, TransportOptions } from './transport.js';
+import { transportNamed } from './transports/index.js';
+
+/**
+ * The fusebench FUSE daemon: serves one backend at one mount point until the mount goes away
+ * (SIGTERM/SIGINT, `fusebench umount`, plain umount), then exits 0. Each daemon leaves a small
+ * record under DAEMONS_DIR so `fusebench umount` can find it and wait for it to end.
+ */
+
+export const DAEMONS_DIR = '/run/fusebench-daemons';
+const BACKGROUND_READY_MS = 30_000;
+const DAEMON_EXIT_MS = 5_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface DaemonRequest {
+  backend: BackendSpec;
+  /** Absolute, symlink-free path of the mount point, as mountinfo will show it. */
+  mountpoint: string;
+  transport: string;
+  options: TransportOptions;
+  factsFile: string | null;
+}
+
+/** What a running daemon records about itself. */
+export interface DaemonRecord {
+  pid: number;
+  startTime: number;
+  mountpoint: string;
+  source: string;
+  transport: string;
+}
+
+export function daemonRecordPath(mountpoint: string): string {
+  const key = createHash('sha256').update(mountpoint).digest('hex').slice(0, 24);
+  return join(DAEMONS_DIR, `${key}.json`);
+}
+
+/** The daemon serving `mountpoint`, if one recorded itself and is still that same process. */
+export function findDaemon(mountpoint: string): DaemonRecord | null {
+  try {
+    const record = JSON.parse(readFileSync(daemonRecordPath(mountpoint), 'utf8')) as DaemonRecord;
+    if (record.mountpoint !== mountpoint) return null;
+    if (processStartTime(record.pid) !== record.startTime || !isAlive(record.pid)) return null;
+    return record;
+  } catch {
+    return null;
+  }
+}
+
+/** Written whole or not at all: readers poll for the file's existence and read it at once. */
+function writeFileAtomic(path: string, text: string): void {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
+}
+
+/**
+ * A mount point the way mountinfo shows it (absolute, symlinks resolved). A dead FUSE mount
+ * cannot be stat'ed (ENOTCONN), so only its parent is resolved.
+ */
+export function canonicalMountpoint(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return realpathSync(absolute);
+  } catch {
+    try {
+      return join(realpathSync(dirname(absolute)), basename(absolute));
+    } catch {
+      return absolute;
+    }
+  }
+}
+
+function describeStatError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
+}
+
+/** Refuses, in one line, a request that cannot be served; returns the canonical mount point. */
+export function checkDaemonRequest(command: string, backend: BackendSpec, mountpointArg: string): string {
+  const sources = [backend.source, ...(backend.devices ?? [])];
+  for (const source of sources) {
+    let stats: ReturnType<typeof statSync>;
+    try {
+      stats = statSync(source);
+    } catch (error) {
+      throw new FatalError(`${command}: source ${source} ${describeStatError(error)}`);
+    }
+    if (backend.kind === 'passthrough' && !stats.isDirectory()) {
+      throw new FatalError(`${command}: source ${source} is not a directory`);
+    }
+    if (backend.kind === 'erofs' && !stats.isFile() && !stats.isBlockDevice()) {
+      throw new FatalError(`${command}: image ${source} is neither a file nor a block device`);
+    }
+  }
+  const mountpoint = canonicalMountpoint(mountpointArg);
+  const mounted = findMount(mountpoint);
+  if (mounted) {
+    throw new FatalError(
+      `${command}: mount point ${mountpoint} is already a mount point (${mounted.fstype} from ${mounted.source})`,
+    );
+  }
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(mountpoint);
+  } catch (error) {
+    throw new FatalError(`${command}: mount point ${mountpointArg} ${describeStatError(error)}`);
+  }
+  if (!stats.isDirectory()) throw new FatalError(`${command}: mount point ${mountpoint} is not a directory`);
+  return mountpoint;
+}
+
+/**
+ * Serves in the foreground until the mount goes away. Resolves to the exit status; an unref'd
+ * timer makes sure nothing a native addon left referenced keeps the process alive after that.
+ */
+export async function runDaemon(request: DaemonRequest): Promise<number> {
+  const transport = transportNamed(request.transport);
+  const served: ServedMount = await transport.serve(request.backend, request.mountpoint, request.options);
+  const recordPath = daemonRecordPath(request.mountpoint);
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= served.close();
+    return stopping;
+  };
+  const onSignal = () => void stop();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    const facts: Record<string, Fact | Record<string, Fact>> = {
+      ...served.facts,
+      options: { ...request.options },
+      backend: request.backend.kind,
+      source: request.backend.source,
+      mountpoint: request.mountpoint,
+      pid: process.pid,
+    };
+    if (request.factsFile) writeFileAtomic(request.factsFile, `${JSON.stringify(facts, null, 2)}\n`);
+    const record: DaemonRecord = {
+      pid: process.pid,
+      startTime: processStartTime(process.pid) ?? 0,
+      mountpoint: request.mountpoint,
+      source: request.backend.source,
+      transport: transport.name,
+    };
+    mkdirSync(DAEMONS_DIR, { recursive: true });
+    writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
+    process.stderr.write(`fusebench: serving ${process.pid} at ${request.mountpoint}\n`);
+    await served.closed;
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    rmSync(recordPath, { force: true });
+    rmSync(recordPath.replace(/\.json$/, '.log'), { force: true });
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onSignal);
+    setTimeout(() => process.exit(), 1000).unref();
+  }
+  return 0;
+}
+
+const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/**
+ * `--background`: runs the same command detached (without --background), waits until it serves,
+ * and returns its pid. Its stderr goes to a log beside its record, read back if it fails to start.
+ */
+export async function startInBackground(argv: string[], mountpoint: string): Promise<number> {
+  mkdirSync(DAEMONS_DIR, { recursive: true });
+  const logPath = daemonRecordPath(mountpoint).replace(/\.json$/, '.log');
+  const log = openSync(logPath, 'w');
+  const child = spawn(process.execPath, [cliPath, ...argv.filter((arg) => arg !== '--background')], {
+    detached: true,
+    stdio: ['ignore', 'ignore', log],
+  });
+  closeSync(log);
+  let exitStatus: number | null = null;
+  child.on('exit', (code, signal) => {
+    exitStatus = code ?? (signal ? 128 : 1);
+  });
+  child.on('error', () => {
+    exitStatus = 1;
+  });
+  const pid = child.pid;
+  try {
+    for (let waited = 0; waited < BACKGROUND_READY_MS && exitStatus === null; waited += 20) {
+      if (pid !== undefined && findDaemon(mountpoint)?.pid === pid) {
+        child.unref();
+        return pid;
+      }
+      await sleep(20);
+    }
+    const said = existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').at(-1) : '';
+    const reason =
+      exitStatus !== null
+        ? said?.replace(/^fusebench: /, '') || `exited with status ${exitStatus}`
+        : `not serving after ${BACKGROUND_READY_MS / 1000} s`;
+    if (exitStatus === null && pid !== undefined) await stopProcess(pid);
+    throw new FatalError(`background daemon failed: ${reason}`);
+  } finally {
+    if (exitStatus !== null) rmSync(logPath, { force: true });
+  }
+}
+
+/**
+ * `fusebench umount`: unmounts a FUSE mount and, when a fusebench daemon served it, waits for
+ * that daemon to end (stopping it if it does not).
+ */
+export async function unmountDaemon(
+  mountpointArg: string,
+): Promise<{ mountpoint: string; daemon: number | null }> {
+  const mountpoint = canonicalMountpoint(mountpointArg);
+  const entry = findMount(mountpoint);
+  const daemon = findDaemon(mountpoint);
+  if (!entry && !daemon) throw new FatalError(`umount: ${mountpoint} is not mounted`);
+  if (entry && !entry.fstype.startsWith('fuse')) {
+    throw new FatalError(`umount: ${mountpoint} is a ${entry.fstype} mount, not FUSE (use umount(8))`);
+  }
+  if (entry) await unmount(mountpoint);
+  if (findMount(mountpoint)?.mountId === entry?.mountId && entry) {
+    throw new FatalError(`umount: ${mountpoint} is still mounted`);
+  }
+  if (daemon) {
+    for (let waited = 0; waited < DAEMON_EXIT_MS && isAlive(daemon.pid); waited += 20) await sleep(20);
+    if (processStartTime(daemon.pid) === daemon.startTime && isAlive(daemon.pid)) {
+      await stopProcess(daemon.pid);
+    }
+  }
+  // A daemon that was killed could not remove its record and log.
+  const recordPath = daemonRecordPath(mountpoint);
+  rmSync(recordPath, { force: true });
+  rmSync(recordPath.replace(/\.json$/, '.log'), { force: true });
+  return { mountpoint, daemon: daemon?.pid ?? null };
+}

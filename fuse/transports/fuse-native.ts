@@ -1,0 +1,426 @@
+import { readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { FatalError } from '../../lib/errors.js';
+import { findMount, unmount } from '../../lib/mounts.js';
+import { createBackend } from '../backends/index.js';
+import { type Attr, Errno, errnoOf, type Filesystem, FsError, type Timespec } from '../filesystem.js';
+import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from '../transport.js';
+
+/**
+ * The npm package fuse-native 2.2.6: libfuse 2's high-level, path-based API driven from the JS
+ * thread. What it cannot carry is recorded as facts, not hidden:
+ * - times cross as milliseconds (timeResolution 'ms'); st_ino, st_rdev, st_nlink as uint32;
+ * - names and paths cross as UTF-8 strings, so names that are not UTF-8 are mangled;
+ * - libfuse's fuse_loop_mt always runs (up to 10 threads), all waiting on the one JS thread, so
+ *   the threads option has no effect; keep-cache is per mount (kernel_cache), not per open.
+ * Options it has no field for (use_ino, ro, timeouts of 0, ...) ride inside `fsname`, which
+ * fuse-native appends unescaped to libfuse's -o list. Its own unmount shells out to
+ * `fusermount -uz`; this transport unmounts with umount2(2) instead.
+ */
+
+type Callback<T extends unknown[]> = (error: number, ...result: T) => void;
+
+interface StatLike {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  dev: number;
+  nlink: number;
+  ino: number;
+  rdev: number;
+  blksize: number;
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
+interface FuseOps {
+  init(cb: (error: number) => void): void;
+  getattr(path: string, cb: Callback<[StatLike?]>): void;
+  readdir(path: string, cb: Callback<[string[]?, Partial<StatLike>[]?]>): void;
+  readlink(path: string, cb: Callback<[string?]>): void;
+  open(path: string, flags: number, cb: Callback<[number?]>): void;
+  read(
+    path: string,
+    fd: number,
+    buffer: Buffer,
+    length: number,
+    position: number,
+    cb: (result: number) => void,
+  ): void;
+  release(path: string, fd: number, cb: (error: number) => void): void;
+  statfs(path: string, cb: Callback<[Record<string, number>?]>): void;
+  getxattr(path: string, name: string, position: number, cb: Callback<[Buffer?]>): void;
+  listxattr(path: string, cb: Callback<[string[]?]>): void;
+}
+
+interface FuseOptions {
+  timeout: false;
+  fsname: string;
+}
+
+interface FuseInstance {
+  mount(cb: (error: Error | null) => void): void;
+}
+
+type Signal = (result: number, ...rest: unknown[]) => void;
+
+type FuseConstructor = new (mountpoint: string, ops: FuseOps, options: FuseOptions) => FuseInstance;
+
+interface FuseBinding {
+  fuse_native_unmount(mountpoint: string, thread: Buffer): void;
+}
+
+const require = createRequire(import.meta.url);
+const UNMOUNT_POLL_MS = 200;
+const READDIR_BATCH = 1024;
+const UINT32_MAX = 0xffff_ffff;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** fuse-native loads libfuse.so.2 when required: fail with one line saying what to install. */
+function loadFuseNative(): { Fuse: FuseConstructor; binding: FuseBinding; library: string | null } {
+  let Fuse: FuseConstructor;
+  let binding: FuseBinding;
+  try {
+    const entry = require.resolve('fuse-native');
+    Fuse = require(entry) as FuseConstructor;
+    // The same addon fuse-native loaded (node-gyp-build caches by path), for the unmount it skips.
+    const nodeGypBuild = createRequire(entry)('node-gyp-build') as (dir: string) => FuseBinding;
+    binding = nodeGypBuild(dirname(entry));
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new FatalError(
+      `fuse-native cannot load (${message}); it needs libfuse.so.2: apt-get install libfuse2`,
+    );
+  }
+  return { Fuse, binding, library: loadedLibfuse() };
+}
+
+/** Which libfuse.so.2 the process mapped, resolved to its versioned file name. */
+function loadedLibfuse(): string | null {
+  const line = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .find((candidate) => /\/libfuse\.so/.test(candidate));
+  const path = line?.slice(line.indexOf('/'));
+  if (!path) return null;
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The libfuse 2 -o options this transport passes for a set of transport options. */
+export function fuseNativeOptions(options: TransportOptions): string[] {
+  if (options.kernelPassthrough) {
+    throw new FatalError('fuse-native cannot do kernel passthrough (libfuse 2 has no FOPEN_PASSTHROUGH)');
+  }
+  if (/[,\\\s]/.test(options.fsname) || options.fsname === '') {
+    throw new FatalError(`fsname '${options.fsname}' must be one word without commas or backslashes`);
+  }
+  // fuse-native drops numeric options that are 0; as strings every value is passed.
+  const list = [
+    `fsname=${options.fsname}`,
+    'subtype=fusebench',
+    'ro',
+    'use_ino',
+    'readdir_ino',
+    'default_permissions',
+    'allow_other',
+    `entry_timeout=${String(options.entryTimeout)}`,
+    `attr_timeout=${String(options.attrTimeout)}`,
+    'negative_timeout=0',
+  ];
+  if (options.kernelCache) list.push('kernel_cache');
+  if (options.autoCache) list.push('auto_cache');
+  if (options.maxRead > 0) list.push(`max_read=${options.maxRead}`);
+  if (options.directIo) list.push('direct_io');
+  return list;
+}
+
+function milliseconds(time: Timespec): number {
+  return Math.max(0, time.sec * 1000 + Math.floor(time.nsec / 1_000_000));
+}
+
+function clamp32(value: number): number {
+  return Math.min(Math.max(0, value), UINT32_MAX);
+}
+
+function statOf(attr: Attr): StatLike {
+  return {
+    mode: attr.mode,
+    uid: attr.uid,
+    gid: attr.gid,
+    size: attr.size,
+    dev: 0,
+    nlink: clamp32(attr.nlink),
+    ino: attr.ino % 2 ** 32,
+    rdev: attr.rdev >>> 0,
+    blksize: attr.blksize,
+    blocks: attr.blocks,
+    atime: milliseconds(attr.atime),
+    mtime: milliseconds(attr.mtime),
+    ctime: milliseconds(attr.ctime),
+  };
+}
+
+/** Anything but FsError from a backend is a bug: say it once on stderr, answer EIO. */
+function negativeErrno(error: unknown): number {
+  if (!(error instanceof FsError)) {
+    process.stderr.write(
+      `fusebench: backend error: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+  }
+  return -errnoOf(error);
+}
+
+/**
+ * Serves one backend over libfuse's path API: each path is resolved to a backend id by walking
+ * `lookup` from the root, and resolutions are kept (the tree is read-only, so they never go stale).
+ */
+function createOps(backend: Filesystem): { ops: FuseOps; idOf(path: string): number } {
+  const ids = new Map<string, number>([['/', backend.rootId]]);
+  const fileIds = new Map<number, number>();
+
+  /** The id of `path`, and its attributes when this call had to look it up. */
+  function resolve(path: string): { id: number; attr: Attr | null } {
+    const known = ids.get(path);
+    if (known !== undefined) return { id: known, attr: null };
+    let prefix = path;
+    let id: number | undefined;
+    while (id === undefined) {
+      prefix = prefix.slice(0, Math.max(prefix.lastIndexOf('/'), 0));
+      id = ids.get(prefix === '' ? '/' : prefix);
+    }
+    let attr: Attr | null = null;
+    let walked = prefix;
+    for (const name of path.slice(prefix.length + 1).split('/')) {
+      const entry = backend.lookup(id, Buffer.from(name));
+      walked = `${walked}/${name}`;
+      ids.set(walked, entry.id);
+      id = entry.id;
+      attr = entry.attr;
+    }
+    return { id, attr };
+  }
+
+  const idOf = (path: string) => resolve(path).id;
+
+  const ops: FuseOps = {
+    init(cb) {
+      cb(0);
+    },
+    getattr(path, cb) {
+      try {
+        const { id, attr } = resolve(path);
+        cb(0, statOf(attr ?? backend.getattr(id)));
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    readdir(path, cb) {
+      try {
+        const id = idOf(path);
+        const fh = backend.opendir(id);
+        const names: string[] = [];
+        const stats: Partial<StatLike>[] = [];
+        try {
+          let offset = 0;
+          for (;;) {
+            const entries = backend.readdir(id, fh, offset, READDIR_BATCH);
+            if (entries.length === 0) break;
+            for (const entry of entries) {
+              names.push(entry.name.toString('utf8'));
+              // libfuse takes only st_ino (use_ino) and the type bits from a readdir stat.
+              stats.push({ ino: entry.id % 2 ** 32, mode: entry.type });
+            }
+            offset = entries.at(-1)!.offset;
+          }
+        } finally {
+          backend.releasedir(id, fh);
+        }
+        cb(0, names, stats);
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    readlink(path, cb) {
+      try {
+        cb(0, backend.readlink(idOf(path)).toString('utf8'));
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    open(path, flags, cb) {
+      try {
+        const id = idOf(path);
+        const { fh } = backend.open(id, flags);
+        if (fh < 0 || fh > 0x7fff_ffff) {
+          backend.release(id, fh);
+          throw new FsError(Errno.EIO, `file handle ${fh} does not fit fuse-native's int32`);
+        }
+        fileIds.set(fh, id);
+        cb(0, fh);
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    read(path, fd, buffer, length, position, cb) {
+      try {
+        const id = fileIds.get(fd) ?? idOf(path);
+        const data = backend.read(id, fd, position, length);
+        cb(data.copy(buffer, 0, 0, Math.min(data.length, length)));
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    release(path, fd, cb) {
+      try {
+        const id = fileIds.get(fd) ?? idOf(path);
+        fileIds.delete(fd);
+        backend.release(id, fd);
+        cb(0);
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    statfs(_path, cb) {
+      try {
+        const stats = backend.statfs();
+        cb(0, {
+          bsize: clamp32(stats.bsize),
+          frsize: clamp32(stats.frsize),
+          blocks: clamp32(stats.blocks),
+          bfree: clamp32(stats.bfree),
+          bavail: clamp32(stats.bavail),
+          files: clamp32(stats.files),
+          ffree: clamp32(stats.ffree),
+          favail: clamp32(stats.ffree),
+          namemax: clamp32(stats.namelen),
+        });
+      } catch (error) {
+        cb(negativeErrno(error));
+      }
+    },
+    // Both xattr operations are answered by the overrides below, which see the kernel's buffer size.
+    getxattr(_path, _name, _position, cb) {
+      cb(-Errno.EIO);
+    },
+    listxattr(_path, cb) {
+      cb(-Errno.EIO);
+    },
+  };
+  return { ops, idOf };
+}
+
+/**
+ * fuse-native's own getxattr/listxattr answers lose the kernel's buffer size (a value that does
+ * not fit must be ERANGE, not a longer reply) and take names only as strings; these overrides of
+ * its internal handlers answer from the backend directly.
+ */
+function fuseClass(Fuse: FuseConstructor, backend: Filesystem, idOf: (path: string) => number) {
+  return class FusebenchFuse extends Fuse {
+    _op_getxattr(signal: Signal, path: string, name: string, valueBuffer: Buffer) {
+      try {
+        const value = backend.getxattr(idOf(path), Buffer.from(name, 'utf8'));
+        if (valueBuffer.length === 0) return signal(value.length, valueBuffer.buffer);
+        if (value.length > valueBuffer.length) return signal(-Errno.ERANGE, valueBuffer.buffer);
+        value.copy(valueBuffer);
+        return signal(value.length, valueBuffer.buffer);
+      } catch (error) {
+        return signal(negativeErrno(error), valueBuffer.buffer);
+      }
+    }
+
+    _op_listxattr(signal: Signal, path: string, listBuffer: Buffer) {
+      try {
+        const names = backend.listxattr(idOf(path));
+        const list = Buffer.concat(names.flatMap((name) => [name, Buffer.alloc(1)]));
+        if (listBuffer.length === 0) return signal(list.length, listBuffer.buffer);
+        if (list.length > listBuffer.length) return signal(-Errno.ERANGE, listBuffer.buffer);
+        list.copy(listBuffer);
+        return signal(list.length, listBuffer.buffer);
+      } catch (error) {
+        return signal(negativeErrno(error), listBuffer.buffer);
+      }
+    }
+  };
+}
+
+/** Resolves when the mount with `device` is no longer at `mountpoint` (umount from anywhere). */
+async function untilUnmounted(mountpoint: string, device: string): Promise<void> {
+  while (findMount(mountpoint)?.device === device) await sleep(UNMOUNT_POLL_MS);
+}
+
+export const fuseNativeTransport: Transport = {
+  name: 'fuse-native',
+
+  async serve(spec: BackendSpec, mountpoint: string, options: TransportOptions): Promise<ServedMount> {
+    const fuseOptions = fuseNativeOptions(options);
+    const { Fuse, binding, library } = loadFuseNative();
+    let backend: Filesystem;
+    try {
+      backend = await createBackend(spec);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new FatalError(`cannot serve ${spec.source}: ${message}`);
+    }
+    const { ops, idOf } = createOps(backend);
+    const FusebenchFuse = fuseClass(Fuse, backend, idOf);
+    // fsname is the one free-text option fuse-native passes; the rest of the list rides in it.
+    const fsname = fuseOptions.join(',').replace(/^fsname=/, '');
+    const fuse = new FusebenchFuse(mountpoint, ops, { timeout: false, fsname });
+    try {
+      await new Promise<void>((resolve, reject) =>
+        fuse.mount((error) => (error ? reject(error) : resolve())),
+      );
+    } catch (error) {
+      // fuse_new can fail after fuse_mount succeeded: never leave that mount behind.
+      await unmount(mountpoint);
+      backend.destroy();
+      const message = error instanceof Error ? error.message : String(error);
+      throw new FatalError(`fuse-native could not mount ${mountpoint}: ${message}`);
+    }
+    const entry = findMount(mountpoint);
+    if (!entry) {
+      backend.destroy();
+      throw new FatalError(`fuse-native mounted ${mountpoint} but mountinfo does not show it`);
+    }
+
+    let finished = false;
+    const closed = untilUnmounted(mountpoint, entry.device).then(() => {
+      if (finished) return;
+      finished = true;
+      // The fuse thread ends by itself once the kernel drops the connection; this releases the
+      // libuv handle fuse-native keeps referenced, so the process can exit.
+      binding.fuse_native_unmount(mountpoint, (fuse as unknown as { _thread: Buffer })._thread);
+      backend.destroy();
+    });
+
+    const facts: Record<string, Fact> = {
+      transport: 'fuse-native',
+      fuseOptions: fuseOptions.join(','),
+      mountOptions: entry.options,
+      superOptions: entry.superOptions,
+      libfuse: library,
+      timeResolution: 'ms',
+      inoBits: 32,
+      threads: 'libfuse fuse_loop_mt (the threads option has no effect; requests queue on the one JS thread)',
+      keepCache: options.kernelCache ? 'kernel_cache (whole mount)' : 'none',
+      opTimeout: 'none',
+      nonUtf8Names: 'mangled (fuse-native passes names as UTF-8 strings)',
+    };
+
+    return {
+      facts,
+      closed,
+      async close() {
+        if (!finished && findMount(mountpoint)?.device === entry.device) await unmount(mountpoint);
+        await closed;
+      },
+    };
+  },
+};
