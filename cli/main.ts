@@ -11,9 +11,44 @@ const commands: CommandEntry[] = [
     load: async () => (await import('./commands/run.js')).command,
   },
   {
+    name: 'erofs',
+    summary: 'read an EROFS image with the TypeScript reader: info, ls, stat, cat, walk --json',
+    load: async () => (await import('./commands/erofs.js')).command,
+  },
+  {
+    name: 'report',
+    summary: 'write summary.txt/.md, results.csv, index.html and PNG charts from result files',
+    load: async () => (await import('./commands/report.js')).command,
+  },
+  {
+    name: 'compare',
+    summary: 'compare two result files; exit status 1 when something got slower',
+    load: async () => (await import('./commands/compare.js')).command,
+  },
+  {
+    name: 'history',
+    summary: 'medians over several result files in kernel version order (one per kernel release)',
+    load: async () => (await import('./commands/history.js')).command,
+  },
+  {
     name: 'doctor',
     summary: 'check this machine (root, /dev/fuse, erofs, tracefs, tools) and say what to install',
     load: async () => (await import('./commands/doctor.js')).command,
+  },
+  {
+    name: 'mount',
+    summary: 'serve an EROFS image over FUSE with fusebench’s own reader (foreground daemon)',
+    load: async () => (await import('./commands/mount.js')).command,
+  },
+  {
+    name: 'passthrough',
+    summary: 'serve a directory read-only over FUSE, the no-decoding baseline (foreground daemon)',
+    load: async () => (await import('./commands/passthrough.js')).command,
+  },
+  {
+    name: 'umount',
+    summary: 'unmount a FUSE mount (also a dead one) and wait for its fusebench daemon to end',
+    load: async () => (await import('./commands/umount.js')).command,
   },
   {
     name: 'cleanup',

@@ -1,0 +1,94 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { errorMessage } from '../lib/errors.js';
+import type { Exporter, ExportOutcome } from './exporter.js';
+
+/**
+ * PNGs of the main charts: headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * opens an HTML page from file:// with every network request refused, and saves a screenshot of
+ * each element marked data-png. Without Chromium the PNGs are skipped with a note.
+ */
+
+const CANDIDATES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** $FUSEBENCH_CHROMIUM, then /usr/bin/chromium, then the first Chromium found on $PATH. */
+export function findChromium(): string | null {
+  const override = process.env.FUSEBENCH_CHROMIUM;
+  if (override) return executable(override) ? override : null;
+  if (executable('/usr/bin/chromium')) return '/usr/bin/chromium';
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean))
+    for (const name of CANDIDATES) {
+      const path = join(dir, name);
+      if (existsSync(path) && executable(path)) return path;
+    }
+  return null;
+}
+
+const RENDER_TIMEOUT_MS = 30_000;
+
+/** Screenshots every data-png element of `htmlPath` into `dir`; returns the files written. */
+export async function screenshotPage(htmlPath: string, dir: string, chromium: string): Promise<string[]> {
+  const { chromium: launcher } = await import('playwright-core');
+  const browser = await launcher.launch({
+    executablePath: chromium,
+    headless: true,
+    timeout: RENDER_TIMEOUT_MS,
+    // Root has no user namespace sandbox in most containers; the page is our own local file.
+    chromiumSandbox: false,
+    args: ['--disable-gpu', '--no-first-run', '--disable-extensions', '--disable-background-networking'],
+  });
+  try {
+    const context = await browser.newContext({
+      viewport: { width: 1200, height: 900 },
+      deviceScaleFactor: 1.5,
+      offline: true,
+    });
+    const page = await context.newPage();
+    page.setDefaultTimeout(RENDER_TIMEOUT_MS);
+    await page.route('**/*', (route) =>
+      route.request().url().startsWith('file:') ? route.continue() : route.abort('blockedbyclient'),
+    );
+    await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
+    await page.waitForFunction('window.fusebenchReady === true');
+    const targets = page.locator('[data-png]');
+    const files: string[] = [];
+    for (let index = 0; index < (await targets.count()); index++) {
+      const target = targets.nth(index);
+      const name = await target.getAttribute('data-png');
+      if (!name || !/^[\w.-]+\.png$/.test(name)) continue;
+      const path = join(dir, name);
+      await target.screenshot({ path, animations: 'disabled' });
+      files.push(path);
+    }
+    return files;
+  } finally {
+    await browser.close();
+  }
+}
+
+/** The PNG exporter of a page another exporter wrote (index.html or history.html). */
+export function pngExporter(htmlName: string): Exporter {
+  return {
+    name: 'PNG charts',
+    async export(_models, dir): Promise<ExportOutcome> {
+      const chromium = findChromium();
+      if (!chromium)
+        return { files: [], note: 'PNG charts skipped: chromium not found (apt-get install chromium)' };
+      try {
+        return { files: await screenshotPage(join(dir, htmlName), dir, chromium) };
+      } catch (error) {
+        return { files: [], note: `PNG charts skipped: ${errorMessage(error).split('\n')[0]}` };
+      }
+    },
+  };
+}
