@@ -39,4 +39,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
 fi
 
 npm run build --silent
-echo "setup.sh: ready (npx fusebench --help)"
+echo "setup.sh: ready (npx fusebench run, npx fusebench --help)"
