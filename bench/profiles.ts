@@ -16,7 +16,7 @@ export const runProfiles: readonly RunProfile[] = [
   {
     name: 'quick',
     description:
-      'the default: representative metadata, read and scenario workloads on the quick dataset, a few minutes',
+      'the default: representative metadata, read (Node client and fio) and scenario workloads on the quick dataset, a few minutes',
     dataset: 'quick',
     workloads: [
       'stat-all',
@@ -31,6 +31,7 @@ export const runProfiles: readonly RunProfile[] = [
       'seqread-128k',
       'seqread-1m',
       'randread-4k',
+      'fio-randread-4k',
       'read-small',
       'container-start',
       'parallel-read-1',

@@ -73,6 +73,7 @@ function prepareWork(
       driver: 'shell',
     };
   }
+  if (plan.driver === 'fio') return { work: { driver: 'fio', job: plan.job }, driver: 'fio' };
   const driver: OpsDriver = plan.needsNative ? 'native' : requested;
   const opsFiles = plan.streams.map((stream, index) => {
     const file = join(dir, `${workload.name}-${index}.ops`);

@@ -28,6 +28,11 @@ export type WorkloadPlan =
       list: string[] | null;
       /** Operations the command amounts to (files or entries touched), for per-op figures. */
       opCount: number;
+    }
+  | {
+      driver: 'fio';
+      /** fio job options (no output options), run in the mount point; paths are relative to it. */
+      job: string[];
     };
 
 export interface Workload {
@@ -356,6 +361,50 @@ const reads: Workload[] = [
 ];
 
 /** The scenarios of erofs-utils docs/PERFORMANCE.md, by their commands. */
+/** fio's --filename separates files with ':'; a literal colon is escaped. */
+function fioFilename(path: string): string {
+  return path.replace(/^\//, '').replace(/:/g, '\\:');
+}
+
+/**
+ * The same patterns as randread-4k and seqread-128k, driven by fio (the standard tool for read
+ * patterns): psync, page cache kept (--invalidate=0, so warm stays warm), per-I/O latency from
+ * fio's own clock, so neither Node nor a process start is in the figure.
+ */
+const fioReads: Workload[] = [
+  {
+    name: 'fio-randread-4k',
+    family: 'fio-randread',
+    params: { count: 10000, blockSize: 4 * KiB },
+    category: 'read',
+    description: 'fio: 10,000 random 4 KiB psync reads of the largest file (fio seeded from the run seed)',
+    metric: timePerOp,
+    plan: (manifest, seed) => ({
+      driver: 'fio',
+      job: [
+        `--filename=${fioFilename(largestFile(manifest).path)}`,
+        '--rw=randread',
+        '--bs=4k',
+        '--number_ios=10000',
+        '--norandommap',
+        `--randseed=${seed}`,
+      ],
+    }),
+  },
+  {
+    name: 'fio-seqread-128k',
+    family: 'fio-seqread',
+    params: { blockSize: 128 * KiB },
+    category: 'read',
+    description: 'fio: read the largest file from start to end in 128 KiB psync reads',
+    metric: throughput,
+    plan: (manifest) => ({
+      driver: 'fio',
+      job: [`--filename=${fioFilename(largestFile(manifest).path)}`, '--rw=read', '--bs=128k'],
+    }),
+  },
+];
+
 const scenarios: Workload[] = [
   {
     name: 'tar-devnull',
@@ -410,7 +459,7 @@ const scenarios: Workload[] = [
   ),
 ];
 
-export const workloads: readonly Workload[] = [...metadata, ...reads, ...scenarios];
+export const workloads: readonly Workload[] = [...metadata, ...reads, ...fioReads, ...scenarios];
 
 export const workloadNames = workloads.map((workload) => workload.name);
 

@@ -4,13 +4,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { FatalError } from '../../lib/errors.js';
-import type { ProcessUsage } from '../../results/schema.js';
+import type { Latency, ProcessUsage } from '../../results/schema.js';
 import { CLIENT_GO, CLIENT_READY, type ClientReport } from '../../workloads/protocol.js';
 
 /**
- * Starting client drivers and running their measured section. Two kinds: op-stream drivers
- * (Node or native) that handshake so the measured section excludes their start-up, and shell
- * commands (the PERFORMANCE.md scenarios) timed whole under GNU time for their rusage.
+ * Starting client drivers and running their measured section. Three kinds: op-stream drivers
+ * (Node or native) that handshake so the measured section excludes their start-up, shell
+ * commands (the PERFORMANCE.md scenarios) timed whole under GNU time for their rusage, and fio
+ * jobs, whose latencies come from fio's own report.
  */
 
 export type OpsDriver = 'node' | 'native';
@@ -196,4 +197,76 @@ export async function runShell(options: {
       threadsExited: 0,
     },
   };
+}
+
+export interface FioResult extends ShellResult {
+  /** I/Os fio completed, their bytes and the latency of each (fio's own clock: submission to completion). */
+  ios: number;
+  bytes: number;
+  latency: Latency;
+}
+
+const FIO_COMMON = [
+  '--name=fusebench',
+  '--readonly',
+  '--ioengine=psync',
+  // Keep the page cache: fio would otherwise drop the file's pages before starting, making warm runs cold.
+  '--invalidate=0',
+  '--lat_percentiles=1',
+  '--clat_percentiles=0',
+  '--percentile_list=50:90:99:99.9',
+  '--output-format=json',
+];
+
+const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Runs one fio job in the mount point (under GNU time, like the shell scenarios, for the rusage
+ * of the whole fio process) and reads fio's JSON report: I/O count, bytes, latency percentiles.
+ */
+export async function runFio(options: {
+  job: string[];
+  cwd: string;
+  workDir: string;
+  cpus: string | null;
+  signal: AbortSignal;
+  beforeGo: () => void;
+  afterDone: () => void;
+}): Promise<FioResult> {
+  const report = join(options.workDir, 'fio.json');
+  const args = ['fio', ...FIO_COMMON, `--output=${report}`, ...options.job];
+  const shell = await runShell({ ...options, command: args.map(shellQuote).join(' '), listFile: null });
+  let read: FioReadReport;
+  try {
+    read = (JSON.parse(readFileSync(report, 'utf8')) as { jobs: Array<{ read: FioReadReport }> }).jobs[0]!
+      .read;
+  } catch (error) {
+    throw new FatalError(
+      `fio's report ${report} is unreadable: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  const lat = read.lat_ns;
+  const at = (key: string) => lat.percentile?.[key] ?? lat.max;
+  return {
+    ...shell,
+    ios: read.total_ios,
+    bytes: read.io_bytes,
+    latency: {
+      count: read.total_ios,
+      minNs: lat.min,
+      maxNs: lat.max,
+      meanNs: lat.mean,
+      stddevNs: lat.stddev,
+      p50Ns: at('50.000000'),
+      p90Ns: at('90.000000'),
+      p99Ns: at('99.000000'),
+      p999Ns: at('99.900000'),
+    },
+  };
+}
+
+interface FioReadReport {
+  io_bytes: number;
+  total_ios: number;
+  lat_ns: { min: number; max: number; mean: number; stddev: number; percentile?: Record<string, number> };
 }

@@ -2,7 +2,7 @@ import { findMount } from '../../lib/mounts.js';
 import type { Latency, ProcessUsage, Repetition } from '../../results/schema.js';
 import { percentile } from '../../results/statistics.js';
 import type { OpKind } from '../../workloads/ops.js';
-import { type OpsDriver, runOpsClients, runShell } from './clients.js';
+import { type OpsDriver, runFio, runOpsClients, runShell } from './clients.js';
 import {
   type ProcessSnapshot,
   processDelta,
@@ -27,7 +27,8 @@ export interface Target {
 
 export type RepetitionWork =
   | { driver: OpsDriver; opsFiles: string[]; kinds: OpKind[][] }
-  | { driver: 'shell'; command: string; listFile: string | null; opCount: number };
+  | { driver: 'shell'; command: string; listFile: string | null; opCount: number }
+  | { driver: 'fio'; job: string[] };
 
 export interface RepetitionOptions {
   target: Target;
@@ -130,6 +131,22 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     client = result.usage;
     wallNs = result.wallNs;
     opCount = work.opCount;
+  } else if (work.driver === 'fio') {
+    const result = await runFio({
+      job: work.job,
+      cwd: target.mountpoint,
+      workDir: options.workDir,
+      cpus: options.clientCpus,
+      signal: options.signal,
+      beforeGo,
+      afterDone,
+    });
+    client = result.usage;
+    // fio's own clock: the sum of I/O latencies, so fio's start-up is not in per-op figures.
+    wallNs = result.latency.meanNs * result.ios;
+    opCount = result.ios;
+    bytes = result.bytes;
+    ops = { pread: result.latency };
   } else {
     const result = await runOpsClients({
       driver: work.driver,
