@@ -235,3 +235,109 @@ export function xattrIbodySize(icount: number): number {
 /** Block sizes the kernel accepts: 512 bytes to 64 KiB. */
 export const MIN_BLKSZBITS = 9;
 export const MAX_BLKSZBITS = 16;
+
+/*
+ * Compressed data (COMPRESSED_FULL / COMPRESSED_COMPACT layouts): include/erofs_fs.h of
+ * erofs-utils 1.9.3 and fs/erofs/erofs_fs.h.
+ */
+
+/** Z_EROFS_PCLUSTER_MAX_SIZE / Z_EROFS_PCLUSTER_MAX_DSIZE: encoded and decoded pcluster limits. */
+export const Z_EROFS_PCLUSTER_MAX_SIZE = 1024 * 1024;
+export const Z_EROFS_PCLUSTER_MAX_DSIZE = 12 * 1024 * 1024;
+
+/** h_algorithmtype values (Z_EROFS_COMPRESSION_*), and the bitmap of all of them. */
+export const CompressionAlgorithm = {
+  LZ4: 0,
+  LZMA: 1,
+  DEFLATE: 2,
+  ZSTD: 3,
+} as const;
+export const Z_EROFS_COMPRESSION_MAX = 4;
+export const Z_EROFS_ALL_COMPR_ALGS = (1 << Z_EROFS_COMPRESSION_MAX) - 1;
+
+/** struct z_erofs_map_header: 8 bytes at round_up(inode end incl. xattrs, 8). */
+export const ZMapHeader = {
+  SIZE: 8,
+  /** Full (non-compact) indexes start after the header plus 8 reserved bytes (Z_EROFS_FULL_INDEX_START). */
+  LEGACY_SIZE: 16,
+  fragmentOff: 0, // __le32 h_fragmentoff (with FRAGMENT_PCLUSTER), or h_extents_lo (with EXTENTS)
+  idataSize: 2, // __le16 h_idata_size (with INLINE_PCLUSTER)
+  advise: 4, // __le16 h_advise
+  algorithmType: 6, // __u8 h_algorithmtype (bits 0-3: HEAD1, bits 4-7: HEAD2); or h_extents_hi le16
+  clusterBits: 7, // __u8 h_clusterbits (bits 0-3: lclusterbits - blkszbits; bit 7: whole file is a fragment)
+  extentsHi: 6, // __le16 h_extents_hi (with EXTENTS)
+} as const;
+
+/** h_clusterbits bit 7 (Z_EROFS_FRAGMENT_INODE_BIT): the other 63 header bits are the fragment offset. */
+export const Z_EROFS_FRAGMENT_INODE_BIT = 7;
+
+/** h_advise bits (Z_EROFS_ADVISE_*). COMPACTED_2B and EXTENTS share bit 0 (compact vs full layout). */
+export const ZAdvise = {
+  COMPACTED_2B: 0x0001,
+  EXTENTS: 0x0001,
+  BIG_PCLUSTER_1: 0x0002,
+  BIG_PCLUSTER_2: 0x0004,
+  INLINE_PCLUSTER: 0x0008,
+  INTERLACED_PCLUSTER: 0x0010,
+  FRAGMENT_PCLUSTER: 0x0020,
+  EXTRECSZ_BIT: 1,
+  EXTRECSZ_MASK: 0x3,
+} as const;
+
+/** Z_EROFS_LCLUSTER_TYPE_*: the low two bits of di_advise (or of a compact pack entry). */
+export const LclusterType = {
+  PLAIN: 0,
+  HEAD1: 1,
+  NONHEAD: 2,
+  HEAD2: 3,
+} as const;
+export const Z_EROFS_LI_LCLUSTER_TYPE_MASK = 0x3;
+/** di_advise bit 15: this HEAD refers to partially decoded data (full indexes only). */
+export const Z_EROFS_LI_PARTIAL_REF = 1 << 15;
+/** delta[0] bit 11 on the first NONHEAD lcluster: the low bits are the pcluster's block count. */
+export const Z_EROFS_LI_D0_CBLKCNT = 1 << 11;
+
+/** struct z_erofs_lcluster_index: the 8-byte full index of one lcluster. */
+export const LclusterIndex = {
+  SIZE: 8,
+  advise: 0, // __le16 di_advise
+  clusterOfs: 2, // __le16 di_clusterofs
+  blkaddr: 4, // __le32 di_u.blkaddr (HEAD lclusters)
+  delta0: 4, // __le16 di_u.delta[0] (NONHEAD: distance back to the HEAD, or CBLKCNT)
+  delta1: 6, // __le16 di_u.delta[1] (NONHEAD: distance on to the next HEAD)
+} as const;
+
+/**
+ * Compact index packs (COMPRESSED_COMPACT): a pack of `count` entries, each `bits` wide
+ * (lclusterbits-wide low part + 2-bit type), then a le32 base block address in its last 4 bytes.
+ */
+export const CompactPack = {
+  /** compacted_4b: 2 entries in 8 bytes; usable with lclusterbits <= 14. */
+  FOUR_BYTE: { entries: 2, bytes: 8, maxLclusterBits: 14 },
+  /** compacted_2b: 16 entries in 32 bytes; usable with lclusterbits <= 12. */
+  TWO_BYTE: { entries: 16, bytes: 32, maxLclusterBits: 12 },
+  /** Compact indexes start 32-byte aligned: leading 4-byte entries fill up to the alignment. */
+  ALIGNMENT: 32,
+  BLKADDR_SIZE: 4,
+} as const;
+
+/** struct z_erofs_extent: encoded extents (full layout with EXTENTS); records are 4, 8, 16 or 32 bytes. */
+export const ZExtent = {
+  plen: 0, // __le32 plen (bits 0-20: encoded length, bit 27: partial, bits 28-31: format + 1)
+  pstartLo: 4, // __le32 pstart_lo (byte address)
+  pstartHi: 8, // __le32 pstart_hi
+  lstartLo: 12, // __le32 lstart_lo
+  lstartHi: 16, // __le32 lstart_hi
+  PLEN_PARTIAL: 1 << 27,
+  PLEN_FMT_BIT: 28,
+  PLEN_MASK: Z_EROFS_PCLUSTER_MAX_SIZE * 2 - 1,
+} as const;
+
+/** Compressor configurations after the superblock (COMPR_CFGS): each a le16 length then the record, 4-byte aligned. */
+export const COMPR_CFG_ALIGN = 4;
+export const Lz4Cfgs = { SIZE: 14, maxDistance: 0, maxPclusterBlocks: 2 } as const; // z_erofs_lz4_cfgs
+export const LzmaCfgs = { SIZE: 14, dictSize: 0, format: 4 } as const; // z_erofs_lzma_cfgs
+export const DeflateCfgs = { SIZE: 6, windowBits: 0 } as const; // z_erofs_deflate_cfgs
+export const ZstdCfgs = { SIZE: 6, format: 0, windowLog: 1 } as const; // z_erofs_zstd_cfgs (windowLog - 10)
+export const Z_EROFS_LZMA_MAX_DICT_SIZE = 8 * Z_EROFS_PCLUSTER_MAX_SIZE;
+export const Z_EROFS_ZSTD_MAX_DICT_SIZE = Z_EROFS_PCLUSTER_MAX_SIZE;

@@ -1,0 +1,272 @@
+import { createRequire } from 'node:module';
+import { inflateRawSync, constants as zlibConstants } from 'node:zlib';
+import { ErofsCorruptError, type ErofsLocation, ErofsUnsupportedError } from '../errors.js';
+import { CompressionAlgorithm, Z_EROFS_LZMA_MAX_DICT_SIZE, Z_EROFS_PCLUSTER_MAX_DSIZE } from '../format.js';
+import { lz4DecodePartial } from './lz4.js';
+import { PlainFormat } from './map.js';
+
+/**
+ * One decoder per pcluster format. Each produces exactly `outputLength` bytes or throws
+ * ErofsCorruptError: output never grows past what the extent needs (plus, for partial deflate,
+ * the 12 MiB decoded-pcluster limit), and a stream that decodes short or long is corruption.
+ *
+ * Decoders: LZ4 — the native `lz4` binding (LZ4_decompress_safe), and the bounded JavaScript
+ * decoder in lz4.ts when only a prefix is wanted of a stream that goes on or has no 0padding
+ * (the binding cannot stop early); MicroLZMA — rewritten as an
+ * .lzma stream for @napi-rs/lzma (lzma-rs) with the uncompressed size in its header; DEFLATE —
+ * node:zlib raw inflate; zstd — zstd-napi's streaming DCtx into a fixed-size buffer.
+ */
+
+export interface DecodeRequest {
+  /** CompressionAlgorithm value or PlainFormat value. */
+  format: number;
+  /** The whole pcluster as stored. */
+  input: Buffer;
+  outputLength: number;
+  /** Only a prefix of the pcluster's data is wanted (the stream may go on). */
+  partial: boolean;
+  /** Compressed data is right-aligned in the pcluster after zero bytes (0padding). */
+  zeroPadding: boolean;
+  /** How far into the pcluster the leading zeros may reach (to the end of its first block). */
+  paddingLimit: number;
+  blockSize: number;
+  /** The extent's logical start (interlaced plain pclusters rotate by its offset in the block). */
+  logical: number;
+  lzmaDictSize: number;
+  /** Where errors are reported: the inode and the pcluster's address. */
+  where: ErofsLocation;
+  /** Decode into this buffer (exactly `outputLength` bytes) instead of a new one. */
+  output?: Buffer;
+}
+
+/** Decodes a pcluster into `request.output` (or a new buffer), which it returns. */
+export function decodePcluster(request: DecodeRequest): Buffer {
+  const { format, outputLength } = request;
+  if (!Number.isSafeInteger(outputLength) || outputLength <= 0 || outputLength > Z_EROFS_PCLUSTER_MAX_DSIZE) {
+    throw new ErofsCorruptError(`decoded pcluster length ${outputLength}`, request.where);
+  }
+  const out = request.output ?? Buffer.allocUnsafe(outputLength);
+  if (out.length !== outputLength) throw new RangeError('decode target has the wrong length');
+  switch (format) {
+    case PlainFormat.SHIFTED:
+    case PlainFormat.INTERLACED:
+      copyPlain(request, out);
+      break;
+    case CompressionAlgorithm.LZ4:
+      decodeLz4(request, out);
+      break;
+    case CompressionAlgorithm.LZMA:
+      decodeMicroLzma(request).copy(out);
+      break;
+    case CompressionAlgorithm.DEFLATE:
+      decodeDeflate(request).copy(out);
+      break;
+    case CompressionAlgorithm.ZSTD:
+      decodeZstd(request, out);
+      break;
+    default:
+      throw new ErofsUnsupportedError(`unknown compression format ${format}`, request.where);
+  }
+  return out;
+}
+
+/**
+ * Uncompressed pclusters. Shifted: the data starts at the pcluster's start. Interlaced: the part up
+ * to the end of the extent's first block comes from the end of the pcluster, the rest from its
+ * start (z_erofs_transform_plain).
+ */
+function copyPlain(
+  { format, input, outputLength, blockSize, logical, where }: DecodeRequest,
+  out: Buffer,
+): void {
+  if (outputLength > input.length) {
+    throw new ErofsCorruptError(`plain pcluster of ${input.length} bytes cannot hold ${outputLength}`, where);
+  }
+  if (format === PlainFormat.SHIFTED) {
+    input.copy(out, 0, 0, outputLength);
+    return;
+  }
+  const toBlockEnd = blockSize - (logical % blockSize);
+  const headStart = input.length - toBlockEnd;
+  const head = Math.min(toBlockEnd, outputLength);
+  if (headStart < 0) {
+    throw new ErofsCorruptError(
+      `interlaced pcluster of ${input.length} bytes is shorter than its rotation`,
+      where,
+    );
+  }
+  input.copy(out, 0, headStart, headStart + head);
+  input.copy(out, head, 0, outputLength - head);
+}
+
+/** Zeros to compare padding against (block sizes go up to 64 KiB). */
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Skips the leading zeros of a 0padding pcluster; they must end inside its first block. */
+function stripPadding(request: DecodeRequest): Buffer {
+  const { input } = request;
+  if (!request.zeroPadding) return input;
+  const limit = Math.min(input.length, request.paddingLimit, ZEROS.length);
+  // The longest all-zero prefix, by binary search with native compares (a byte loop is slow).
+  let start = 0;
+  let high = limit;
+  while (start < high) {
+    const middle = (start + high + 1) >>> 1;
+    if (input.compare(ZEROS, 0, middle, 0, middle) === 0) start = middle;
+    else high = middle - 1;
+  }
+  if (start >= limit) {
+    throw new ErofsCorruptError(`pcluster is all padding (${limit} zero bytes)`, request.where);
+  }
+  return input.subarray(start);
+}
+
+function lengthMismatch(request: DecodeRequest, what: string, got: number): ErofsCorruptError {
+  return new ErofsCorruptError(
+    `${what} decoded ${got} bytes of a pcluster that should give ${request.outputLength}`,
+    request.where,
+  );
+}
+
+const require = createRequire(import.meta.url);
+
+interface Lz4Binding {
+  /** LZ4_decompress_safe(input, output): bytes written, or negative on malformed input/overflow. */
+  decodeBlock(input: Buffer, output: Buffer): number;
+}
+let lz4Binding: Lz4Binding | null = null;
+
+function decodeLz4(request: DecodeRequest, out: Buffer): void {
+  const stream = stripPadding(request);
+  if (request.zeroPadding) {
+    // 0padding streams end exactly at the pcluster's end: the native decoder takes the whole
+    // stream. When only a prefix is wanted and the stream is longer, it overflows (negative).
+    lz4Binding ??= require('lz4') as Lz4Binding;
+    const written = lz4Binding.decodeBlock(stream, out);
+    if (written === out.length) return;
+    if (!request.partial || written >= 0) {
+      if (written < 0) throw new ErofsCorruptError(`malformed LZ4 stream (error ${written})`, request.where);
+      throw lengthMismatch(request, 'LZ4', written);
+    }
+  }
+  let written: number;
+  try {
+    written = lz4DecodePartial(stream, out);
+  } catch (error) {
+    throw new ErofsCorruptError(`malformed LZ4 stream: ${(error as Error).message}`, request.where);
+  }
+  if (written !== out.length) throw lengthMismatch(request, 'LZ4', written);
+}
+
+interface LzmaBinding {
+  lzma: { decompressSync(input: Uint8Array): Buffer };
+}
+let lzmaBinding: LzmaBinding | null = null;
+
+/** .lzma header: properties byte, le32 dictionary size, le64 uncompressed size. */
+const LZMA_ALONE_HEADER = 13;
+/** lc <= 8, lp <= 4, pb <= 4 encoded as (pb * 5 + lp) * 9 + lc. */
+const LZMA_PROPS_LIMIT = 9 * 5 * 5;
+
+/**
+ * MicroLZMA is an LZMA stream without a header whose first byte (always 0 in LZMA, the range
+ * coder's first byte) holds the bitwise NOT of the properties byte instead. Rebuilt as an .lzma
+ * stream whose header states exactly the wanted output length, the decoder stops there.
+ */
+function decodeMicroLzma(request: DecodeRequest): Buffer {
+  const stream = stripPadding(request);
+  const props = ~stream[0]! & 0xff;
+  const lc = props % 9;
+  const lp = Math.floor(props / 9) % 5;
+  if (props >= LZMA_PROPS_LIMIT || lc + lp > 4) {
+    throw new ErofsCorruptError(`bad MicroLZMA properties 0x${props.toString(16)}`, request.where);
+  }
+  const alone = Buffer.allocUnsafe(LZMA_ALONE_HEADER + stream.length);
+  alone[0] = props;
+  alone.writeUInt32LE(Math.min(request.lzmaDictSize, Z_EROFS_LZMA_MAX_DICT_SIZE), 1);
+  alone.writeUInt32LE(request.outputLength, 5);
+  alone.writeUInt32LE(0, 9);
+  alone[LZMA_ALONE_HEADER] = 0;
+  stream.copy(alone, LZMA_ALONE_HEADER + 1, 1);
+  lzmaBinding ??= require('@napi-rs/lzma') as LzmaBinding;
+  let out: Buffer;
+  try {
+    out = lzmaBinding.lzma.decompressSync(alone);
+  } catch (error) {
+    throw new ErofsCorruptError(`malformed MicroLZMA stream: ${(error as Error).message}`, request.where);
+  }
+  if (out.length !== request.outputLength) throw lengthMismatch(request, 'MicroLZMA', out.length);
+  return out;
+}
+
+/**
+ * Raw DEFLATE. A whole-extent decode must end the stream at exactly the extent's length (the output
+ * cap makes a longer stream fail). A prefix decode tolerates an unfinished stream and keeps the
+ * prefix; its output is capped by the decoded-pcluster limit.
+ */
+function decodeDeflate(request: DecodeRequest): Buffer {
+  const stream = stripPadding(request);
+  let out: Buffer;
+  try {
+    out = request.partial
+      ? inflateRawSync(stream, {
+          finishFlush: zlibConstants.Z_SYNC_FLUSH,
+          maxOutputLength: Z_EROFS_PCLUSTER_MAX_DSIZE,
+        })
+      : inflateRawSync(stream, { maxOutputLength: request.outputLength });
+  } catch (error) {
+    throw new ErofsCorruptError(`malformed DEFLATE stream: ${(error as Error).message}`, request.where);
+  }
+  if (request.partial && out.length >= request.outputLength) return out.subarray(0, request.outputLength);
+  if (out.length !== request.outputLength) throw lengthMismatch(request, 'DEFLATE', out.length);
+  return out;
+}
+
+interface ZstdDctx {
+  decompressStream(dst: Uint8Array, src: Uint8Array): [remaining: number, produced: number, consumed: number];
+  setParameter(parameter: number, value: number): void;
+  reset(directive: number): void;
+}
+interface ZstdBinding {
+  DCtx: new () => ZstdDctx;
+  DParameter: { windowLogMax: number };
+  ResetDirective: { sessionOnly: number };
+}
+let zstd: { binding: ZstdBinding; context: ZstdDctx } | null = null;
+
+/** Window limit for zstd frames: covers the largest decoded pcluster (12 MiB) and bounds memory. */
+const ZSTD_WINDOW_LOG_MAX = 24;
+/** A stream call that neither consumes nor produces ends the loop; this bounds it regardless. */
+const ZSTD_MAX_CALLS = 1024;
+
+function decodeZstd(request: DecodeRequest, out: Buffer): void {
+  const stream = stripPadding(request);
+  if (!zstd) {
+    const binding = require('zstd-napi/binding') as ZstdBinding;
+    const context = new binding.DCtx();
+    context.setParameter(binding.DParameter.windowLogMax, ZSTD_WINDOW_LOG_MAX);
+    zstd = { binding, context };
+  }
+  const { context, binding } = zstd;
+  let produced = 0;
+  let consumed = 0;
+  let remaining = 1;
+  try {
+    context.reset(binding.ResetDirective.sessionOnly);
+    for (let calls = 0; calls < ZSTD_MAX_CALLS; calls++) {
+      const [hint, wrote, read] = context.decompressStream(out.subarray(produced), stream.subarray(consumed));
+      produced += wrote;
+      consumed += read;
+      remaining = hint;
+      if (remaining === 0 || (request.partial && produced === out.length)) break;
+      if (wrote === 0 && read === 0) break;
+    }
+  } catch (error) {
+    context.reset(binding.ResetDirective.sessionOnly);
+    throw new ErofsCorruptError(`malformed zstd stream: ${(error as Error).message}`, request.where);
+  }
+  if (produced !== out.length) throw lengthMismatch(request, 'zstd', produced);
+  if (!request.partial && remaining !== 0) {
+    throw new ErofsCorruptError(`zstd frame goes on past ${out.length} bytes`, request.where);
+  }
+}
