@@ -135,17 +135,32 @@ export function checkDaemonRequest(command: string, backend: BackendSpec, mountp
  */
 export async function runDaemon(request: DaemonRequest): Promise<number> {
   const transport = transportNamed(request.transport);
-  const served: ServedMount = await transport.serve(request.backend, request.mountpoint, request.options);
-  const recordPath = daemonRecordPath(request.mountpoint);
+  // Signals are caught from before the mount exists: one that arrives while the transport is still
+  // mounting stops the daemon as soon as it serves, instead of killing it with the mount left behind.
+  let served: ServedMount | null = null;
+  let signalled = false;
   let stopping: Promise<void> | null = null;
   const stop = () => {
-    stopping ??= served.close();
+    stopping ??= served ? served.close() : Promise.resolve();
     return stopping;
   };
-  const onSignal = () => void stop();
+  const onSignal = () => {
+    signalled = true;
+    if (served) void stop();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', onSignal);
+  try {
+    served = await transport.serve(request.backend, request.mountpoint, request.options);
+  } catch (error) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onSignal);
+    throw error;
+  }
+  if (signalled) void stop();
+  const recordPath = daemonRecordPath(request.mountpoint);
   try {
     const facts: Record<string, Fact | Record<string, Fact>> = {
       ...served.facts,

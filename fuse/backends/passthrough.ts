@@ -198,7 +198,8 @@ export function createPassthroughBackend(sourceDir: string): Filesystem {
           fd = openSync(path, base);
         }
         files.add(fd);
-        return { fh: fd, keepCache: true };
+        // The same descriptor can back the open in the kernel (FOPEN_PASSTHROUGH) when the transport supports it.
+        return { fh: fd, keepCache: true, backingFd: fd };
       });
     },
 

@@ -1,0 +1,376 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { FatalError } from '../../lib/errors.js';
+import { findMount, unmount } from '../../lib/mounts.js';
+import { MountFlags, syscalls } from '../../lib/syscalls.js';
+import { FUSE_MIN_READ_BUFFER, FUSE_ROOT_ID, OPCODE_SLOTS, opcodeName, Size } from '../protocol/kernel.js';
+import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from '../transport.js';
+import type { InitReport } from './devfuse-server.js';
+import {
+  Counter,
+  createSharedBuffers,
+  Negotiated,
+  type SharedBuffers,
+  sumCounters,
+} from './devfuse-shared.js';
+import { createSharedStateBuffers } from './devfuse-state.js';
+import type { FromWorker, ToWorker, WorkerData } from './devfuse-worker.js';
+
+/**
+ * `devfuse`: fusebench's own FUSE server, speaking the kernel protocol over /dev/fuse without
+ * libfuse. The main thread opens /dev/fuse, mounts with mount(2) (`fd=N,rootmode=...`), and only
+ * supervises; `threads` worker threads each build their own backend and serve in a blocking
+ * read(2)/write(2) loop on the same descriptor (the kernel hands each request to one reader).
+ * The session ends when the kernel ends the connection (umount from anywhere: read(2) fails with
+ * ENODEV); the exit summary on stderr counts requests and errors per opcode.
+ */
+
+const MAX_THREADS = 64;
+const PAGE = 4096;
+/** max_write answered in INIT; the read buffer is this plus a page for the headers. */
+const MAX_WRITE = 128 * 1024;
+const INIT_TIMEOUT_MS = 10_000;
+/** After an unmount, how long the workers get to see the connection end before the daemon gives up on them. */
+const DRAIN_MS = 1000;
+/** How long stopped threads get to notice the stop flag before the daemon gives up on them. */
+const STOP_MS = 3000;
+const NOTIFY_RETRIEVE = 5;
+/**
+ * Backends whose ids and handles mean the same in every instance, so each thread can answer any
+ * request from its own instance. Any other backend served by several threads shares its lookups
+ * and handles through devfuse-state.ts.
+ */
+const INSTANCE_FREE_BACKENDS: ReadonlySet<BackendSpec['kind']> = new Set(['erofs']);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The mount(2) data string for a /dev/fuse descriptor and a set of options. */
+export function devfuseMountData(fd: number, options: TransportOptions): string {
+  const list = [
+    `fd=${fd}`,
+    'rootmode=40000',
+    `user_id=${process.getuid?.() ?? 0}`,
+    `group_id=${process.getgid?.() ?? 0}`,
+    'default_permissions',
+    'allow_other',
+  ];
+  if (options.maxRead > 0) list.push(`max_read=${options.maxRead}`);
+  return list.join(',');
+}
+
+function checkOptions(options: TransportOptions): void {
+  if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > MAX_THREADS) {
+    throw new FatalError(
+      `devfuse: --threads must be an integer from 1 to ${MAX_THREADS} (got ${options.threads})`,
+    );
+  }
+  if (/[,\\\s]/.test(options.fsname) || options.fsname === '') {
+    throw new FatalError(`fsname '${options.fsname}' must be one word without commas or backslashes`);
+  }
+  for (const [name, value] of [
+    ['entry timeout', options.entryTimeout],
+    ['attr timeout', options.attrTimeout],
+  ] as const) {
+    if (!Number.isFinite(value) || value < 0)
+      throw new FatalError(`devfuse: ${name} must be >= 0 (got ${value})`);
+  }
+}
+
+/** One line per opcode that was seen: requests, and how many were answered with an error. */
+export function summarizeCounters(counters: Float64Array): string {
+  const parts: string[] = [];
+  let total = 0;
+  for (let opcode = 0; opcode < OPCODE_SLOTS; opcode++) {
+    const requests = counters[Counter.REQUESTS + opcode]!;
+    if (requests === 0) continue;
+    total += requests;
+    const errors = counters[Counter.ERRORS + opcode]!;
+    const name = opcode === OPCODE_SLOTS - 1 ? 'OTHER' : opcodeName(opcode);
+    parts.push(errors > 0 ? `${name}=${requests} (${errors} errors)` : `${name}=${requests}`);
+  }
+  const extra = [
+    `passthroughOpens=${counters[Counter.PASSTHROUGH_OPENS]}`,
+    `passthroughFallbacks=${counters[Counter.PASSTHROUGH_FALLBACKS]}`,
+    `staleReplies=${counters[Counter.STALE_REPLIES]}`,
+    `backendBugs=${counters[Counter.BACKEND_BUGS]}`,
+  ];
+  return `${total} requests: ${parts.join(', ')}; ${extra.join(', ')}`;
+}
+
+/**
+ * Wakes one thread blocked in read(2) on `fd`: a FUSE_NOTIFY_RETRIEVE for the root (always in the
+ * kernel's inode cache while the connection lives) makes the kernel queue a FUSE_NOTIFY_REPLY
+ * request, which needs no answer. The only other ways out of that read(2) are a request from a
+ * client and the end of the connection; a Worker blocked in it cannot be terminated, and a
+ * process with one cannot exit.
+ */
+function wakeReader(fd: number): boolean {
+  const message = Buffer.alloc(Size.OUT_HEADER + 32);
+  message.writeUInt32LE(message.length, 0);
+  message.writeInt32LE(NOTIFY_RETRIEVE, 4);
+  // unique 0 marks a notification; notify_unique, nodeid, offset, size 0, padding.
+  message.writeUInt32LE(1, Size.OUT_HEADER);
+  message.writeUInt32LE(FUSE_ROOT_ID, Size.OUT_HEADER + 8);
+  try {
+    writeSync(fd, message);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Pool {
+  workers: Worker[];
+  /** Resolves when every worker thread has exited; rejects as soon as one failed while serving. */
+  exited: Promise<void>;
+  /** Resolves when every worker thread has exited, failed or not. */
+  allExited: Promise<void>;
+  /** INIT as the worker that answered it reported it. */
+  init: Promise<InitReport>;
+}
+
+/** Starts the workers and waits until each has built its backend. */
+async function startWorkers(
+  spec: BackendSpec,
+  data: Omit<WorkerData, 'worker' | 'spec'>,
+  threads: number,
+): Promise<Pool> {
+  const url = new URL('./devfuse-worker.js', import.meta.url);
+  const workers: Worker[] = [];
+  let reportInit: (report: InitReport) => void = () => {};
+  const init = new Promise<InitReport>((resolve) => {
+    reportInit = resolve;
+  });
+  const ready: Promise<void>[] = [];
+  const exits: Promise<void>[] = [];
+  for (let worker = 0; worker < threads; worker++) {
+    const workerData: WorkerData = { ...data, spec, worker };
+    const thread = new Worker(url, { workerData, stdout: false, stderr: false });
+    workers.push(thread);
+    let failure: Error | null = null;
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        thread.on('message', (message: FromWorker) => {
+          if (message.type === 'ready') resolve();
+          else if (message.type === 'failed')
+            reject(new FatalError(`cannot serve ${spec.source}: ${message.message}`));
+          else if (message.type === 'init') reportInit(message.report);
+        });
+        thread.once('error', (error) => {
+          failure = error;
+          reject(error);
+        });
+        thread.once('exit', () =>
+          reject(new FatalError(`devfuse worker ${worker} exited before it was ready`)),
+        );
+      }),
+    );
+    exits.push(
+      new Promise<void>((resolve, reject) => {
+        thread.once('exit', () => (failure ? reject(failure) : resolve()));
+      }),
+    );
+  }
+  const pool: Pool = {
+    workers,
+    exited: Promise.all(exits).then(() => undefined),
+    allExited: Promise.allSettled(exits).then(() => undefined),
+    init,
+  };
+  pool.exited.catch(() => {});
+  try {
+    await Promise.all(ready);
+  } catch (error) {
+    await stopWorkers(pool);
+    throw error;
+  }
+  return pool;
+}
+
+/** Ends workers that never started serving (they are idle, not blocked in read(2)). */
+async function stopWorkers(pool: Pool): Promise<void> {
+  for (const worker of pool.workers) {
+    try {
+      worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    } catch {
+      // Already gone.
+    }
+  }
+  await Promise.race([pool.exited.catch(() => {}), sleep(2000)]);
+  await Promise.all(pool.workers.map((worker) => worker.terminate()));
+}
+
+export const devfuseTransport: Transport = {
+  name: 'devfuse',
+
+  async serve(spec: BackendSpec, mountpoint: string, options: TransportOptions): Promise<ServedMount> {
+    checkOptions(options);
+    const threads = options.threads;
+    const buffers: SharedBuffers = createSharedBuffers(threads);
+    const negotiated = new Int32Array(buffers.negotiated);
+    let fd: number;
+    try {
+      fd = openSync('/dev/fuse', 'r+');
+    } catch (error) {
+      throw new FatalError(`cannot open /dev/fuse: ${(error as Error).message} (modprobe fuse?)`);
+    }
+    const bufferSize = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + PAGE);
+    const sharedState = threads > 1 && !INSTANCE_FREE_BACKENDS.has(spec.kind);
+    let pool: Pool;
+    try {
+      pool = await startWorkers(
+        spec,
+        {
+          fd,
+          options,
+          buffers,
+          bufferSize,
+          maxWrite: MAX_WRITE,
+          sharedState: sharedState ? createSharedStateBuffers() : null,
+        },
+        threads,
+      );
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+
+    const data = devfuseMountData(fd, options);
+    const flags = MountFlags.MS_RDONLY | MountFlags.MS_NOSUID | MountFlags.MS_NODEV;
+    try {
+      syscalls.mount(options.fsname, mountpoint, 'fuse.fusebench', flags, data);
+    } catch (error) {
+      await stopWorkers(pool);
+      closeSync(fd);
+      throw new FatalError(`devfuse could not mount ${mountpoint}: ${(error as Error).message}`);
+    }
+    for (const worker of pool.workers) worker.postMessage({ type: 'start' } satisfies ToWorker);
+
+    let finished = false;
+    let fdClosed = false;
+    const closeFd = () => {
+      if (fdClosed) return;
+      fdClosed = true;
+      closeSync(fd);
+    };
+    const summarize = () => {
+      writeSync(2, `fusebench: devfuse: ${summarizeCounters(sumCounters(buffers, threads))}\n`);
+    };
+    let settle: (error?: Error) => void = () => {};
+    const closed = new Promise<void>((resolve, reject) => {
+      settle = (error) => {
+        if (finished) return;
+        finished = true;
+        summarize();
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    closed.catch(() => {});
+    /**
+     * Makes every serving thread return: sets the stop flag and wakes each blocked read(2) until
+     * all threads have exited (or STOP_MS passed). Needed when the connection outlives the mount
+     * (lazily detached with files still open) or a thread failed and the rest must not linger.
+     */
+    const stopServing = async (): Promise<boolean> => {
+      Atomics.store(negotiated, Negotiated.STOP, 1);
+      const exited = pool.allExited.then(() => true);
+      for (let waited = 0; waited < STOP_MS; waited += 100) {
+        for (let worker = 0; worker < threads; worker++) wakeReader(fd);
+        if (await Promise.race([exited, sleep(100).then(() => false)])) return true;
+      }
+      return false;
+    };
+    pool.exited.then(
+      () => {
+        closeFd();
+        settle();
+      },
+      async (error: unknown) => {
+        // A serving thread died: the mount must not hang on requests nobody reads.
+        await unmount(mountpoint);
+        if (!(await Promise.race([pool.allExited.then(() => true), sleep(DRAIN_MS).then(() => false)]))) {
+          await stopServing();
+        }
+        settle(
+          new FatalError(`devfuse worker failed: ${error instanceof Error ? error.message : String(error)}`),
+        );
+      },
+    );
+
+    const entryOf = () => findMount(mountpoint);
+    const timeout = sleep(INIT_TIMEOUT_MS).then(
+      (): InitReport => ({
+        ok: false,
+        message: `no INIT from the kernel within ${INIT_TIMEOUT_MS / 1000} s`,
+      }),
+    );
+    const init = await Promise.race([pool.init, timeout]);
+    const entry = entryOf();
+    const passthroughMissing =
+      init.ok && options.kernelPassthrough && init.facts.passthrough !== true
+        ? `the kernel did not accept FUSE_PASSTHROUGH (needs Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH; offered: ${init.facts.initFlagsOffered})`
+        : null;
+    if (!init.ok || passthroughMissing || !entry) {
+      await unmount(mountpoint);
+      await Promise.race([closed.catch(() => {}), sleep(DRAIN_MS)]);
+      const reason = !init.ok ? init.message : (passthroughMissing ?? 'mountinfo does not show the mount');
+      throw new FatalError(`devfuse could not serve ${mountpoint}: ${reason}`);
+    }
+
+    const facts: Record<string, Fact> = {
+      transport: 'devfuse',
+      threads,
+      sharedState: sharedState
+        ? 'node table and handle table shared by the threads'
+        : 'none (one instance per thread)',
+      mountData: data.replace(/^fd=\d+,/, ''),
+      mountFlags: 'ro,nosuid,nodev',
+      mountOptions: entry.options,
+      superOptions: entry.superOptions,
+      ...init.facts,
+      readBufferBytes: bufferSize,
+      timeResolution: 'ns',
+      inoBits: 64,
+      keepCache: options.directIo
+        ? 'none (FOPEN_DIRECT_IO)'
+        : options.kernelCache || options.autoCache
+          ? `FOPEN_KEEP_CACHE per open${options.autoCache ? ' with FUSE_AUTO_INVAL_DATA' : ''}`
+          : 'none',
+      dirCache: options.kernelCache ? 'FOPEN_CACHE_DIR|FOPEN_KEEP_CACHE' : 'none',
+      entryTimeoutSent: options.entryTimeout,
+      attrTimeoutSent: options.attrTimeout,
+      negativeEntries: 'not cached (ENOENT replies)',
+      kernelPassthrough: options.kernelPassthrough,
+    };
+
+    return {
+      facts,
+      closed,
+      async close() {
+        if (!finished && findMount(mountpoint)?.device === entry.device) await unmount(mountpoint);
+        // A lazily detached mount lives while files on it are open; the daemon stops waiting after
+        // DRAIN_MS and its exit then ends the connection (clients see ENOTCONN).
+        const drained = await Promise.race([
+          closed.then(
+            () => true,
+            () => true,
+          ),
+          sleep(DRAIN_MS).then(() => false),
+        ]);
+        if (!drained) {
+          // Files on the lazily detached mount are still open. Stop the threads (each returns after
+          // the request that wakes it); the process then exits, which ends the connection.
+          writeSync(2, 'fusebench: devfuse: connection still in use after unmount; ending it\n');
+          if (!(await stopServing())) {
+            writeSync(
+              2,
+              'fusebench: devfuse: serving threads did not stop; the process cannot exit cleanly\n',
+            );
+            settle();
+          }
+        }
+        await closed;
+      },
+    };
+  },
+};
