@@ -27,6 +27,7 @@ import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
 import { CLI, fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
+import { errorCode } from './helpers/errors.js';
 
 /**
  * The devfuse transport (fusebench's own /dev/fuse protocol implementation) end to end on real
@@ -97,15 +98,6 @@ async function umountWhenIdle(mountpoint: string): Promise<void> {
 async function waitUntilGone(pid: number, ms = 5000): Promise<boolean> {
   for (let waited = 0; waited < ms && isAlive(pid); waited += 20) await sleep(20);
   return !isAlive(pid);
-}
-
-function errorCode(body: () => unknown): string | undefined {
-  try {
-    body();
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code;
-  }
-  return undefined;
 }
 
 const NS_TIME = '2021-02-03 04:05:06.123456789';

@@ -26,6 +26,7 @@ import { findMount, isMounted, unmount } from '../lib/mounts.js';
 import { syscalls } from '../lib/syscalls.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
 import { fusebench } from './helpers/cli.js';
+import { errorCode } from './helpers/errors.js';
 
 /**
  * `fusebench passthrough` over fuse-native, end to end on a real FUSE mount: every field stat(2),
@@ -131,15 +132,6 @@ function walk(top: string): Map<string, ReturnType<typeof describePath>> {
   };
   visit('');
   return seen;
-}
-
-function errorCode(body: () => unknown): string | undefined {
-  try {
-    body();
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code;
-  }
-  return undefined;
 }
 
 describe('fusebench passthrough (fuse-native)', () => {

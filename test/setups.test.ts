@@ -10,6 +10,7 @@ import { defaultTransportOptions } from '../fuse/transport.js';
 import { loopDevicesOf, mountErofs, readMountInfo, unmount } from '../lib/mounts.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { type CleanupStack, createRun } from '../runners/cleanup.js';
+import { isAlive } from '../runners/processes.js';
 import { findSetup } from '../runners/registry.js';
 import type { SetupContext } from '../runners/setup.js';
 import { fusebench } from './helpers/cli.js';
@@ -39,15 +40,6 @@ function assertSameLines(actual: WalkRecord[], expected: WalkRecord[], label: st
       formatWalkRecord(expected[index]!),
       `${label}: line ${index + 1}`,
     );
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -108,7 +100,7 @@ describe('setups: the same tree four ways (and the references), mounted for real
     const { walk, mounted } = await walkSetup('fuse-erofs-ts');
     assertSameLines(walk.map(inMilliseconds), kernelWalk.map(inMilliseconds), 'fuse-erofs-ts');
     assert.equal(mounted.daemonPids.length, 1);
-    assert.ok(!processAlive(mounted.daemonPids[0]!), 'daemon ended with the unmount');
+    assert.ok(!isAlive(mounted.daemonPids[0]!), 'daemon ended with the unmount');
     assert.equal(mounted.facts.transport, 'fuse-native');
   });
 
@@ -167,7 +159,7 @@ describe('setups: the same tree four ways (and the references), mounted for real
     assert.notEqual(result.exitCode, 0, 'the walk saw the daemon die');
     await setup.unmount();
     assert.ok(!readMountInfo().some((entry) => entry.mountpoint === mounted.mountpoint), 'mount gone');
-    assert.ok(!processAlive(daemon), 'daemon gone');
+    assert.ok(!isAlive(daemon), 'daemon gone');
   });
 });
 
