@@ -19,7 +19,8 @@ export function parseCommandArgs<T extends Options>(
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    // parseArgs explains some errors over several lines (a value starting with '-'): keep them on one.
+    const message = error instanceof Error ? error.message.split('\n').join(' ') : String(error);
     throw new UsageError(`${command}: ${message}; usage: fusebench ${positionals.usage}`);
   }
   const count = parsed.positionals.length;

@@ -85,12 +85,37 @@ async function main(argv: string[]): Promise<number> {
   return (await entry.load()).run(rest);
 }
 
+/**
+ * Set once the reader of stdout has gone, as when output is piped into `head`: the rest of the
+ * output is dropped quietly (no EPIPE stack trace) and the command ends with status 0. Commands
+ * with resources to undo (run) are not cut short: only their writes to stdout fail.
+ */
+let stdoutGone = false;
+
+function isClosedPipe(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EPIPE' || (stdoutGone && code === 'ERR_STREAM_DESTROYED');
+}
+
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      if (stream === process.stdout) stdoutGone = true;
+      return;
+    }
+    // Any other failure of stdout or stderr: nowhere left to report it in full.
+    process.exitCode = 1;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;
   },
   (error: unknown) => {
-    if (error instanceof UsageError) {
+    if (isClosedPipe(error)) {
+      process.exitCode = 0;
+    } else if (error instanceof UsageError) {
       process.stderr.write(`fusebench: ${error.message}\n`);
       process.exitCode = 2;
     } else if (error instanceof FatalError) {

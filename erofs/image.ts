@@ -35,6 +35,14 @@ export interface ErofsDirEntry {
 
 /** Symlink targets are at most PATH_MAX - 1 bytes; anything longer is refused before reading. */
 const SYMLINK_MAX = 4095;
+/**
+ * Directories larger than this are refused: at ~30 bytes an entry that is millions of names
+ * (mkfs.erofs writes ~30 MiB for a million), and it bounds a walk of a directory whose chunk
+ * indexes all point at one valid block.
+ */
+export const DIR_SIZE_MAX = 256 * 1024 * 1024;
+/** The most one read() returns: it is one allocation. */
+export const READ_MAX = 256 * 1024 * 1024;
 const INODE_CACHE_ENTRIES = 65_536;
 const DIR_BLOCK_CACHE_ENTRIES = 4_096;
 
@@ -81,7 +89,13 @@ export class ErofsImage {
       }
       for (const device of given) sources.push(new ImageSource(device, options.cacheBytes));
       const image = new ErofsImage(sources, sb);
-      image.inode(image.rootIno);
+      const root = image.inode(image.rootIno);
+      // The kernel refuses to mount such an image (erofs_fc_fill_super: "rootino is not a directory").
+      if (!isDirectory(root)) {
+        throw new ErofsCorruptError(`root inode is not a directory (mode 0${root.mode.toString(8)})`, {
+          nid: root.ino,
+        });
+      }
       return image;
     } catch (error) {
       for (const source of sources) source.close();
@@ -123,6 +137,16 @@ export class ErofsImage {
   read(inode: ErofsInode, position: number, length: number): Buffer {
     const end = Math.min(inode.size, position + length);
     if (position >= end) return Buffer.alloc(0);
+    // Callers read in pieces (FUSE: ≤ max_read, the CLI: 1 MiB); a length derived from the image
+    // must never become one giant allocation.
+    if (end - position > READ_MAX) {
+      throw new ErofsUnsupportedError(
+        `read of ${end - position} bytes at once (this reader's limit: ${READ_MAX})`,
+        {
+          nid: inode.ino,
+        },
+      );
+    }
     if (
       inode.dataLayout === DataLayout.COMPRESSED_FULL ||
       inode.dataLayout === DataLayout.COMPRESSED_COMPACT
@@ -176,7 +200,9 @@ export class ErofsImage {
     if (!address.inMetabox) return this.sources[0]!.read(offset, length, what);
     if (!this.hasMetabox)
       throw new ErofsCorruptError(`${what}: nid in a metabox the image does not have`, { nid: ino });
-    const metabox = this.inode(this.sb.metaboxNid);
+    // metabox_nid is a raw nid (never in the metabox itself): map it to its inode number first,
+    // or a nid with bit 31 set would name a metabox inode and recurse here forever.
+    const metabox = this.inode(this.inoOfNid(BigInt(this.sb.metaboxNid)));
     if (offset + length > metabox.size) {
       throw new ErofsCorruptError(`${what}: ${length} bytes at ${offset} run past the metabox`, {
         nid: ino,
@@ -199,6 +225,14 @@ export class ErofsImage {
 
   /** Number of directory blocks (the last one may be short). */
   dirBlockCount(dir: ErofsInode): number {
+    if (dir.size > DIR_SIZE_MAX) {
+      throw new ErofsUnsupportedError(
+        `directory of ${dir.size} bytes (this reader's limit: ${DIR_SIZE_MAX})`,
+        {
+          nid: dir.ino,
+        },
+      );
+    }
     return Math.ceil(dir.size / this.sb.blockSize);
   }
 
@@ -291,7 +325,7 @@ export class ErofsImage {
     if (holderNid === 0) {
       read = (offset, length, what) => this.sources[0]!.read(offset, length, what);
     } else {
-      const holder = this.inode(holderNid);
+      const holder = this.inode(this.inoOfNid(BigInt(holderNid)));
       read = (offset, length, what) => {
         if (offset + length > holder.size) {
           throw new ErofsCorruptError(`${what} runs past the end of nid ${holderNid}`, { offset });

@@ -81,7 +81,8 @@ export function readSuperblock(source: ImageSource): SuperblockInfo {
   const blockSize = 2 ** blockSizeBits;
   const featureCompat = view.u32(Field.featureCompat);
   const featureIncompat = view.u32(Field.featureIncompat);
-  const unknown = featureIncompat & ~ALL_FEATURE_INCOMPAT;
+  // >>> 0: bit 31 would otherwise make the bitwise result negative and print as "0x-80000000".
+  const unknown = (featureIncompat & ~ALL_FEATURE_INCOMPAT) >>> 0;
   if (unknown !== 0) {
     throw new ErofsUnsupportedError(
       `unknown incompatible feature bit(s) 0x${unknown.toString(16)} (known: 0x${ALL_FEATURE_INCOMPAT.toString(16)})`,

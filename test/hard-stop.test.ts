@@ -21,10 +21,24 @@ const SETUPS =
   'kernel-erofs,fuse-erofs-ts,fuse-passthrough-ts,native,squashfs,squashfuse';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function leftovers(cacheDir: string): string[] {
+/**
+ * What run `pid` left behind. Other runs may be going on at the same time (other tests, a user's
+ * run), so only this run's things count: its run directory under RUNS_ROOT ends in `-PID`, its
+ * tracefs instance is fusebench-PID, and its loop devices and daemons name its cache directory.
+ */
+function leftovers(cacheDir: string, pid: number): string[] {
   const found: string[] = [];
+  const ownRunDir = (path: string) => {
+    const runDir = path.slice(RUNS_ROOT.length + 1).split('/')[0] ?? '';
+    return path.startsWith(`${RUNS_ROOT}/`) && runDir.endsWith(`-${pid}`);
+  };
   for (const entry of readMountInfo()) {
-    if (entry.mountpoint.startsWith(`${RUNS_ROOT}/`)) found.push(`mount ${entry.mountpoint}`);
+    if (ownRunDir(entry.mountpoint)) found.push(`mount ${entry.mountpoint}`);
+  }
+  if (existsSync(RUNS_ROOT)) {
+    for (const name of readdirSync(RUNS_ROOT)) {
+      if (name.endsWith(`-${pid}`)) found.push(`run directory ${RUNS_ROOT}/${name}`);
+    }
   }
   for (const loop of readdirSync('/sys/block').filter((name) => name.startsWith('loop'))) {
     try {
@@ -34,18 +48,17 @@ function leftovers(cacheDir: string): string[] {
       // Not attached.
     }
   }
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+  for (const other of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      if (cmdline.includes(cacheDir) || cmdline.includes(RUNS_ROOT)) found.push(`process ${pid}: ${cmdline}`);
+      const cmdline = readFileSync(`/proc/${other}/cmdline`, 'utf8').split('\0').join(' ');
+      const ownDaemon = cmdline.split(' ').some((word) => ownRunDir(word));
+      if (cmdline.includes(cacheDir) || ownDaemon) found.push(`process ${other}: ${cmdline}`);
     } catch {
       // Gone.
     }
   }
-  if (existsSync('/sys/kernel/tracing/instances')) {
-    for (const instance of readdirSync('/sys/kernel/tracing/instances')) {
-      if (instance.startsWith('fusebench-')) found.push(`tracefs instance ${instance}`);
-    }
+  if (existsSync(`/sys/kernel/tracing/instances/fusebench-${pid}`)) {
+    found.push(`tracefs instance fusebench-${pid}`);
   }
   return found;
 }
@@ -125,7 +138,7 @@ describe('hard stops of fusebench run', () => {
           `exit ${exited.exitCode} after ${signal} at ${delay} ms: ${exited.stderr}`,
         );
       }
-      assert.deepEqual(leftovers(cacheDir), [], `after ${signal} at ${delay} ms`);
+      assert.deepEqual(leftovers(cacheDir, run.pid!), [], `after ${signal} at ${delay} ms`);
       assert.equal(tracefsMounted(), tracefsBefore, 'tracefs is left mounted or unmounted as it was found');
       if (existsSync(output)) {
         const result = resultFileSchema.parse(JSON.parse(readFileSync(output, 'utf8')));

@@ -1,3 +1,4 @@
+import { type Stats, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { findRunProfile, runProfiles } from '../../bench/profiles.js';
@@ -185,6 +186,20 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
   };
 }
 
+/** A --dataset-dir that cannot be measured is refused before anything is built or mounted. */
+function checkDatasetDir(path: string): void {
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new FatalError(
+      `--dataset-dir: ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`,
+    );
+  }
+  if (!stats.isDirectory()) throw new FatalError(`--dataset-dir: ${path} is not a directory`);
+}
+
 export const command: Command = {
   async run(argv) {
     const parsed = parseRunOptions(argv);
@@ -200,6 +215,7 @@ export const command: Command = {
         );
       return 0;
     }
+    if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
     requireRoot('run');
     const controller = new AbortController();
     const interrupt = (name: string) => {
