@@ -4,7 +4,7 @@
  * (build/Release/fusebench-opdriver), with the daemon's context switches (voluntary + involuntary,
  * every thread of /proc/PID/task) over the timed pass.
  *
- * Setups: kernel EROFS (file-backed mount of the image), the EROFS image over fuse-native and over
+ * Setups: kernel EROFS (file-backed mount of the image), the host tree itself (native), the EROFS image over fuse-native and over
  * devfuse, and the source tree over devfuse as a passthrough, by READ and with kernel passthrough.
  * warm: default timeouts (a day) and kernel cache, one untimed pass first, then the same operations
  *   timed (stat answered from the dcache; open+close still costs OPEN/FLUSH/RELEASE; reads from the
@@ -110,6 +110,14 @@ const setups: Setup[] = [
       return { pid: null, stop: async () => void (await unmount(mountpoint)) };
     },
   },
+  {
+    // The host tree itself (a bind mount): what kernel passthrough's reads should come close to.
+    name: 'native',
+    async mount(mountpoint) {
+      await execa('mount', ['--bind', tree, mountpoint]);
+      return { pid: null, stop: async () => void (await unmount(mountpoint)) };
+    },
+  },
   { name: 'fuse-native', mount: fusebenchDaemon(['mount', '--transport', 'fuse-native']) },
   { name: 'devfuse', mount: fusebenchDaemon(['mount', '--transport', 'devfuse', '--threads', THREADS]) },
   {
@@ -190,7 +198,7 @@ async function measure(): Promise<Row[]> {
   const selected = values.setups?.split(',');
   for (const setup of setups.filter((candidate) => !selected || selected.includes(candidate.name))) {
     for (const cache of ['warm', 'uncached', 'cold'] as const) {
-      if (cache === 'uncached' && setup.name === 'kernel-erofs') continue;
+      if (cache === 'uncached' && !setup.name.includes('fuse')) continue;
       const mounted = await setup.mount(mountpoint, cache);
       try {
         if (!findMount(mountpoint)) throw new Error(`${setup.name}: not mounted`);
