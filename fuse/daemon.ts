@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
@@ -64,6 +65,30 @@ export function findDaemon(mountpoint: string): DaemonRecord | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Removes the records (and logs) of daemons that are gone: a SIGKILLed daemon cannot remove its
+ * own. Called by every new daemon and by `fusebench cleanup`; returns how many it removed.
+ */
+export function pruneDaemonRecords(): number {
+  if (!existsSync(DAEMONS_DIR)) return 0;
+  let removed = 0;
+  for (const name of readdirSync(DAEMONS_DIR).filter((entry) => entry.endsWith('.json'))) {
+    const path = join(DAEMONS_DIR, name);
+    let alive = false;
+    try {
+      const record = JSON.parse(readFileSync(path, 'utf8')) as DaemonRecord;
+      alive = processStartTime(record.pid) === record.startTime && isAlive(record.pid);
+    } catch {
+      // Unreadable: a record being written is renamed into place whole, so this one is broken.
+    }
+    if (alive) continue;
+    rmSync(path, { force: true });
+    rmSync(path.replace(/\.json$/, '.log'), { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /** Written whole or not at all: readers poll for the file's existence and read it at once. */
@@ -179,6 +204,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
       transport: transport.name,
     };
     mkdirSync(DAEMONS_DIR, { recursive: true });
+    pruneDaemonRecords();
     writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
     process.stderr.write(`fusebench: serving ${process.pid} at ${request.mountpoint}\n`);
     await served.closed;

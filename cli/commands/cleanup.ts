@@ -1,3 +1,4 @@
+import { pruneDaemonRecords } from '../../fuse/daemon.js';
 import { cleanLeftovers, describeResource, findLeftovers, RUNS_ROOT } from '../../runners/cleanup.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
@@ -19,6 +20,10 @@ export const command: Command = {
       return 0;
     }
     const leftovers = findLeftovers();
+    if (!values['dry-run']) {
+      const records = pruneDaemonRecords();
+      if (records > 0) process.stdout.write(`removed ${records} record(s) of FUSE daemons that are gone\n`);
+    }
     if (leftovers.length === 0) {
       process.stdout.write('nothing to clean up\n');
       return 0;
