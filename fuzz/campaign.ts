@@ -32,6 +32,8 @@ export interface CampaignOptions {
   timeoutMs: number;
   heapMb: number;
   rssCapMb: number;
+  /** Cases a worker thread runs before it is replaced (see PoolOptions). */
+  recycleAfter?: number;
   /** Progress lines go here (stderr by default); null for none. */
   log?: ((line: string) => void) | null;
   /** Seconds between progress lines. */
@@ -184,6 +186,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSta
     heapMb: options.heapMb,
     rssCapMb: options.rssCapMb,
     corpus: corpusFiles,
+    ...(options.recycleAfter ? { recycleAfter: options.recycleAfter } : {}),
   });
   const stats: CampaignStats = {
     seed: options.seed,
@@ -268,9 +271,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSta
       const planned = planCase(corpus, options.seed, nextIndex++);
       await runOne(planned);
       const now = performance.now();
-      if (log && now - lastProgress > (options.progressEvery ?? 10) * 1000) {
+      if (now - lastProgress > (options.progressEvery ?? 10) * 1000) {
         lastProgress = now;
         const seconds = (now - started) / 1000;
+        stats.seconds = seconds;
+        stats.casesPerSecond = stats.cases / seconds;
+        checkpoint(options.findingsDir, stats);
+        if (!log) continue;
         log(
           `${stats.cases} cases in ${seconds.toFixed(0)} s (${(stats.cases / seconds).toFixed(0)}/s), ` +
             `${stats.rejected} rejected, ${stats.findingCount} findings (${samples.size} distinct)`,
@@ -281,6 +288,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSta
   await Promise.all(lanes);
   stats.seconds = (performance.now() - started) / 1000;
   stats.casesPerSecond = stats.cases / stats.seconds;
+  checkpoint(options.findingsDir, stats);
 
   try {
     for (const [signature, sample] of samples) {
@@ -306,6 +314,10 @@ function messageOf(planned: PlannedCase): Omit<CaseMessage, 'id'> {
   };
 }
 
+/**
+ * Reruns a memory suspect in a thread of its own. Its cap is the RSS now plus the growth allowed,
+ * not the absolute cap: memory other threads hold (or glibc kept) must not convict it.
+ */
 async function runAlone(
   options: CampaignOptions,
   corpus: Record<string, string>,
@@ -315,7 +327,7 @@ async function runAlone(
     workers: 1,
     timeoutMs: options.timeoutMs,
     heapMb: options.heapMb,
-    rssCapMb: options.rssCapMb,
+    rssCapMb: Math.round(process.memoryUsage.rss() / 2 ** 20) + RSS_GROWTH_MB,
     corpus,
   });
   try {
@@ -326,6 +338,8 @@ async function runAlone(
 }
 
 const MAX_SHRINK_TRIALS = 80;
+/** How much one case alone may grow the process's RSS (MiB). */
+const RSS_GROWTH_MB = 1024;
 
 /**
  * Drops mutations one at a time while the same signature still shows (to a fixpoint), and trims
@@ -447,6 +461,15 @@ export function trimSets(base: Buffer, mutations: Mutation[]): Mutation[] {
     });
   }
   return out;
+}
+
+/** The totals so far, so a campaign whose process dies still says how far it got. */
+function checkpoint(dir: string, stats: CampaignStats): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'campaign.json'),
+    `${JSON.stringify({ ...stats, findings: undefined }, null, 2)}\n`,
+  );
 }
 
 export function saveFinding(dir: string, finding: Finding, corpus: CorpusMember[]): void {

@@ -32,6 +32,7 @@ const USAGE = `usage: npm run fuzz -- [options]
   --heap-mb N       per-thread heap cap (default 256)
   --rss-mb N        process RSS cap (default 3072)
   --progress SEC    seconds between progress lines on stderr (default 10)
+  --recycle N       cases a worker thread runs before it is replaced (default 2000)
   --json            print the summary as JSON
   --replay FILE     rerun one saved finding (FILE.json beside FILE.erofs.gz)
   --case N          run case N of --seed alone, in this thread, and describe it
@@ -122,6 +123,7 @@ async function main(): Promise<number> {
         replay: { type: 'string' },
         case: { type: 'string' },
         progress: { type: 'string' },
+        recycle: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -162,6 +164,7 @@ async function main(): Promise<number> {
     timeoutMs,
     heapMb,
     rssCapMb: integer('rss-mb', values['rss-mb'], 3072),
+    recycleAfter: integer('recycle', values.recycle, 2000),
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -51,11 +51,19 @@ export interface PoolOptions {
   heapMb: number;
   /** Process RSS above which busy threads are stopped (MiB). */
   rssCapMb: number;
+  /**
+   * Cases a thread runs before it is replaced (default 2000). Native bindings that leak per call
+   * (@napi-rs/lzma 1.4.5 keeps every decompressSync input alive) would otherwise pile up memory
+   * until the RSS watchdog blames an innocent case; a thread's leaks go with the thread.
+   */
+  recycleAfter?: number;
   corpus: Record<string, string>;
 }
 
 interface Slot {
   worker: Worker | null;
+  /** Cases the current thread has run. */
+  runs: number;
   busy: {
     id: number;
     started: number;
@@ -78,7 +86,11 @@ export class CasePool {
   constructor(private readonly options: PoolOptions) {
     const shm = '/dev/shm';
     this.scratchDir = mkdtempSync(join(existsSync(shm) ? shm : tmpdir(), 'fusebench-fuzz-'));
-    this.slots = Array.from({ length: Math.max(1, options.workers) }, () => ({ worker: null, busy: null }));
+    this.slots = Array.from({ length: Math.max(1, options.workers) }, () => ({
+      worker: null,
+      runs: 0,
+      busy: null,
+    }));
     this.watchdog = setInterval(() => this.checkMemory(), 25);
     this.watchdog.unref();
   }
@@ -91,7 +103,9 @@ export class CasePool {
       slot = this.slots.find((candidate) => candidate.busy === null);
     }
     const id = this.nextId++;
+    if (slot.worker && slot.runs >= (this.options.recycleAfter ?? 2000)) this.retire(slot);
     const worker = this.workerOf(slot);
+    slot.runs++;
     return new Promise<CaseResult>((resolve) => {
       const started = performance.now();
       const timer = setTimeout(
@@ -139,12 +153,15 @@ export class CasePool {
       stderr: true,
     });
     this.started++;
+    slot.runs = 0;
     worker.stdout.resume();
     worker.stderr.resume();
     worker.on('message', (reply: CaseReply) => {
       if (slot.busy?.id === reply.id)
         slot.busy.settle({ kind: 'done', outcome: reply.outcome, ms: reply.ms });
     });
+    const { threadId } = worker;
+    worker.once('exit', () => this.removeScratch(threadId));
     worker.on('error', (error: Error & { code?: string }) => {
       if (slot.worker !== worker) return;
       slot.worker = null;
@@ -164,14 +181,39 @@ export class CasePool {
     return worker;
   }
 
+  /** Replaces an idle thread (it has run its share of cases). */
+  private retire(slot: Slot): void {
+    const worker = slot.worker;
+    slot.worker = null;
+    if (worker) this.terminate(worker);
+  }
+
   /** Ends a busy thread (it overran its time or the RSS cap) and settles its case. */
   private stop(slot: Slot, result: CaseResult): void {
     const worker = slot.worker;
     slot.worker = null;
     slot.busy?.settle(result);
-    if (worker) {
-      this.terminating++;
-      void worker.terminate().finally(() => this.terminating--);
+    if (worker) this.terminate(worker);
+  }
+
+  private terminate(worker: Worker): void {
+    this.terminating++;
+    const { threadId } = worker;
+    void worker.terminate().finally(() => {
+      this.terminating--;
+      this.removeScratch(threadId);
+    });
+  }
+
+  /** A thread's scratch copies (worker.ts names them NAME-PID-THREAD.erofs) go with the thread. */
+  private removeScratch(threadId: number): void {
+    const suffix = `-${process.pid}-${threadId}.erofs`;
+    try {
+      for (const name of readdirSync(this.scratchDir)) {
+        if (name.endsWith(suffix)) rmSync(join(this.scratchDir, name), { force: true });
+      }
+    } catch {
+      // The pool is closed and its directory gone.
     }
   }
 
