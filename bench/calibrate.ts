@@ -1,16 +1,30 @@
-import { closeSync, lstatSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
 import type { Fact } from '../fuse/transport.js';
 import { percentile } from '../results/statistics.js';
+import { isAlive } from '../runners/processes.js';
 
 /**
  * The Node client's own cost, timed in-process with tinybench on tmpfs (/dev/shm), where the
  * filesystem does almost nothing: a clock read (paid once per measured operation) and the
  * cheapest lstat and open+close. Recorded with every run so a reader can subtract them.
  */
-const TMPFS_FILE = `/dev/shm/fusebench-calibrate-${process.pid}`;
+const TMPFS_DIR = '/dev/shm';
+const PREFIX = 'fusebench-calibrate-';
+const TMPFS_FILE = `${TMPFS_DIR}/${PREFIX}${process.pid}`;
+
+/** Files of runs that were killed while calibrating (SIGKILL leaves them on tmpfs). */
+function removeStaleFiles(): void {
+  for (const name of readdirSync(TMPFS_DIR)) {
+    const pid = Number(name.slice(PREFIX.length));
+    if (name.startsWith(PREFIX) && Number.isInteger(pid) && !isAlive(pid)) {
+      rmSync(`${TMPFS_DIR}/${name}`, { force: true });
+    }
+  }
+}
 
 export async function calibrateNodeClient(): Promise<Record<string, Fact>> {
+  removeStaleFiles();
   writeFileSync(TMPFS_FILE, 'x');
   try {
     const bench = new Bench({ time: 200, warmup: true, retainSamples: true });
