@@ -78,6 +78,18 @@ export interface ZInfo {
   indexBlock: { offset: number; bytes: Buffer } | null;
   /** The last lcluster decoded: one extent's walk ends at the HEAD the next one starts from. */
   lastLcluster: Lcluster | null;
+  /** The last compact pack decoded. */
+  pack: DecodedPack | null;
+}
+
+interface DecodedPack {
+  /** Byte offset of the pack in the metadata space. */
+  start: number;
+  /** Each entry's low bits (clusterofs of a HEAD, delta of a NONHEAD) and its lcluster type. */
+  lows: Uint16Array;
+  types: Uint8Array;
+  /** The block address the pack's HEADs count from. */
+  blockAddress: number;
 }
 
 export interface MapContext {
@@ -138,6 +150,7 @@ export function readZInfo(context: MapContext): ZInfo {
     cursor: null,
     indexBlock: null,
     lastLcluster: null,
+    pack: null,
   };
   const clusterBits = header.u8(ZMapHeader.clusterBits, 'h_clusterbits');
   if (clusterBits >> Z_EROFS_FRAGMENT_INODE_BIT) {
@@ -476,14 +489,7 @@ function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number): Lcl
     );
   }
   const packStart = position - (position % pack.bytes);
-  const bytes = new ByteView(
-    readIndex(context, info, packStart, pack.bytes, 'compact index pack'),
-    packStart,
-    inode.ino,
-  );
-  const lowBits = Math.max(info.lclusterBits, Math.log2(Z_EROFS_LI_D0_CBLKCNT) + 1);
-  const entryBits = ((pack.bytes - CompactPack.BLKADDR_SIZE) * 8) / pack.entries;
-  const entryAt = (slot: number) => decodeCompactEntry(bytes.buffer, lowBits, entryBits * slot);
+  const { lows, types, blockAddress } = compactPackAt(context, info, packStart, pack);
   let slot = (position - packStart) >> entryShift;
   const lcluster: Lcluster = {
     lcn,
@@ -496,86 +502,101 @@ function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number): Lcl
     partialRef: false,
     nextPackOffset: packStart + pack.bytes,
   };
-  const entry = entryAt(slot);
-  lcluster.type = entry.type;
+  const low = lows[slot]!;
+  lcluster.type = types[slot]!;
   const bigPcluster = (info.advise & ZAdvise.BIG_PCLUSTER_1) !== 0;
-  if (entry.type === LclusterType.NONHEAD) {
+  if (lcluster.type === LclusterType.NONHEAD) {
     lcluster.clusterOfs = 2 ** info.lclusterBits;
-    lcluster.delta1 = lookaheadDistance(entryAt, pack.entries, slot);
-    if (entry.low & Z_EROFS_LI_D0_CBLKCNT) {
+    lcluster.delta1 = lookaheadDistance(lows, types, slot);
+    if (low & Z_EROFS_LI_D0_CBLKCNT) {
       if (!bigPcluster) throw corrupt(context, 'CBLKCNT in an inode without big pclusters', packStart);
-      lcluster.compressedBlocks = entry.low & ~Z_EROFS_LI_D0_CBLKCNT;
+      lcluster.compressedBlocks = low & ~Z_EROFS_LI_D0_CBLKCNT;
       lcluster.delta0 = 1;
     } else if (slot + 1 !== pack.entries) {
-      lcluster.delta0 = entry.low;
+      lcluster.delta0 = low;
     } else {
       // The last entry of a pack stores delta[1]; delta[0] comes from the entry before it.
-      const previous = entryAt(slot - 1);
+      const previous = lows[slot - 1]!;
       const before =
-        previous.type !== LclusterType.NONHEAD ? 0 : previous.low & Z_EROFS_LI_D0_CBLKCNT ? 1 : previous.low;
+        types[slot - 1] !== LclusterType.NONHEAD ? 0 : previous & Z_EROFS_LI_D0_CBLKCNT ? 1 : previous;
       lcluster.delta0 = before + 1;
     }
     return lcluster;
   }
-  lcluster.clusterOfs = entry.low;
+  lcluster.clusterOfs = low;
   // A HEAD's block is the pack's base plus the blocks of the pclusters before it in the pack.
   let blocks = 0;
   if (!bigPcluster) {
     blocks = 1;
     while (slot > 0) {
       slot--;
-      const earlier = entryAt(slot);
-      if (earlier.type === LclusterType.NONHEAD) slot -= earlier.low;
+      if (types[slot] === LclusterType.NONHEAD) slot -= lows[slot]!;
       if (slot >= 0) blocks++;
     }
   } else {
     while (slot > 0) {
       slot--;
-      const earlier = entryAt(slot);
-      if (earlier.type === LclusterType.NONHEAD) {
-        if (earlier.low & Z_EROFS_LI_D0_CBLKCNT) {
+      if (types[slot] === LclusterType.NONHEAD) {
+        const earlier = lows[slot]!;
+        if (earlier & Z_EROFS_LI_D0_CBLKCNT) {
           slot--;
-          blocks += earlier.low & ~Z_EROFS_LI_D0_CBLKCNT;
+          blocks += earlier & ~Z_EROFS_LI_D0_CBLKCNT;
           continue;
         }
         // Big pclusters never store a plain delta[0] of 1 (that slot holds CBLKCNT).
-        if (earlier.low <= 1)
-          throw corrupt(context, `bogus delta ${earlier.low} in a compact pack`, packStart);
-        slot -= earlier.low - 2;
+        if (earlier <= 1) throw corrupt(context, `bogus delta ${earlier} in a compact pack`, packStart);
+        slot -= earlier - 2;
         continue;
       }
       blocks++;
     }
   }
-  lcluster.blockAddress = bytes.u32(pack.bytes - CompactPack.BLKADDR_SIZE, 'compact pack blkaddr') + blocks;
+  lcluster.blockAddress = blockAddress + blocks;
   return lcluster;
 }
 
-function decodeCompactEntry(
-  pack: Buffer,
-  lowBits: number,
-  bitPosition: number,
-): { low: number; type: number } {
-  // An entry spans at most 7 + 14 + 2 = 23 bits from its first byte: three bytes hold it, and every
-  // entry of a pack has three bytes before the pack's end (the block address follows the entries).
-  const byte = bitPosition >> 3;
-  const word = pack[byte]! | (pack[byte + 1]! << 8) | (pack[byte + 2]! << 16);
-  const value = word >>> (bitPosition & 7);
-  return { low: value & ((1 << lowBits) - 1), type: (value >>> lowBits) & 3 };
+/**
+ * A compact pack's entries (clusterofs or delta, and type) and base block address, decoded once
+ * and kept: a sequential read maps each pack's lclusters one after another.
+ */
+function compactPackAt(
+  context: MapContext,
+  info: ZInfo,
+  packStart: number,
+  pack: (typeof CompactPack)['FOUR_BYTE' | 'TWO_BYTE'],
+): DecodedPack {
+  if (info.pack?.start === packStart) return info.pack;
+  const bytes = new ByteView(
+    readIndex(context, info, packStart, pack.bytes, 'compact index pack'),
+    packStart,
+    context.inode.ino,
+  );
+  const lowBits = Math.max(info.lclusterBits, Math.log2(Z_EROFS_LI_D0_CBLKCNT) + 1);
+  const entryBits = ((pack.bytes - CompactPack.BLKADDR_SIZE) * 8) / pack.entries;
+  const lows = new Uint16Array(pack.entries);
+  const types = new Uint8Array(pack.entries);
+  for (let slot = 0; slot < pack.entries; slot++) {
+    // An entry spans at most 7 + 14 + 2 = 23 bits from its first byte: three bytes hold it, and
+    // every entry has three bytes before the pack's end (the block address follows the entries).
+    const bitPosition = entryBits * slot;
+    const byte = bitPosition >> 3;
+    const word = bytes.buffer[byte]! | (bytes.buffer[byte + 1]! << 8) | (bytes.buffer[byte + 2]! << 16);
+    const value = word >>> (bitPosition & 7);
+    lows[slot] = value & ((1 << lowBits) - 1);
+    types[slot] = (value >>> lowBits) & 3;
+  }
+  const blockAddress = bytes.u32(pack.bytes - CompactPack.BLKADDR_SIZE, 'compact pack blkaddr');
+  info.pack = { start: packStart, lows, types, blockAddress };
+  return info.pack;
 }
 
 /** delta[1] of a compact NONHEAD entry: NONHEADs to the next HEAD within the pack, then the stored rest. */
-function lookaheadDistance(
-  entryAt: (slot: number) => { low: number; type: number },
-  entries: number,
-  slot: number,
-): number {
+function lookaheadDistance(lows: Uint16Array, types: Uint8Array, slot: number): number {
   let distance = 0;
   let low = 0;
-  for (let index = slot; index < entries; index++) {
-    const entry = entryAt(index);
-    if (entry.type !== LclusterType.NONHEAD) return distance;
-    low = entry.low;
+  for (let index = slot; index < lows.length; index++) {
+    if (types[index] !== LclusterType.NONHEAD) return distance;
+    low = lows[index]!;
     distance++;
   }
   // Every later entry in the pack is NONHEAD: the last one stores the remaining distance.
