@@ -16,16 +16,14 @@ export const runProfiles: readonly RunProfile[] = [
   {
     name: 'quick',
     description:
-      'the default: representative metadata, read (Node client and fio) and scenario workloads on the quick dataset, a few minutes',
+      'the default: representative metadata, read and scenario workloads on the quick dataset, a few minutes',
     dataset: 'quick',
     workloads: [
       'stat-all',
       'lookup-miss',
       'readdir-wide',
-      'open-close',
       'xattr',
       'seqread-1m',
-      'randread-4k',
       'fio-randread-4k',
       'container-start',
       'tar-cat',

@@ -9,6 +9,7 @@ import type { CacheState, Measurement, Repetition, ResultFile, SetupRecord } fro
 import { RESULT_SCHEMA_VERSION } from '../results/schema.js';
 import { writeResultFile } from '../results/store.js';
 import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup.js';
+import { dropKernelCaches } from '../runners/kernel-caches.js';
 import { findSetup, floorDefinition } from '../runners/registry.js';
 import type { MountedSetup, Setup, SetupContext } from '../runners/setup.js';
 import { findWorkload, type Workload, type WorkloadPlan } from '../workloads/catalog.js';
@@ -52,6 +53,20 @@ export interface RunOptions {
 interface ActiveSetup {
   setup: Setup;
   mounted: MountedSetup;
+}
+
+/**
+ * Remounts every setup at once. All of them settle before a failure is thrown, so the cleanup
+ * that follows never races a mount still in progress.
+ */
+async function remountAll(active: ActiveSetup[]): Promise<void> {
+  const outcomes = await Promise.allSettled(
+    active.map(async (entry) => {
+      entry.mounted = await entry.setup.remount();
+    }),
+  );
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /** Writes a workload's op streams once; every setup and repetition runs these same files. */
@@ -220,8 +235,14 @@ export async function runBenchmark(
 
       for (const cache of options.cacheStates) {
         const repetitions = new Map<string, Repetition[]>(active.map((entry) => [entry.setup.name, []]));
-        const prepare = async (entry: ActiveSetup) => {
-          if (cache === 'cold') entry.mounted = await entry.setup.remountCold();
+        // Cold: each round starts with every setup remounted (all at once: nothing is measured
+        // then), and every kernel cache is dropped right before each setup's repetition, so no
+        // cache holds what an earlier repetition or another setup read.
+        const remountAllIfCold = async () => {
+          if (cache === 'cold') await remountAll(active);
+        };
+        const dropCachesIfCold = async () => {
+          if (cache === 'cold') await dropKernelCaches();
         };
         if (cache === 'warm') {
           for (const entry of active) {
@@ -239,6 +260,7 @@ export async function runBenchmark(
           }
         }
         for (let index = 0; index < options.repetitions; index++) {
+          await remountAllIfCold();
           for (const entry of random.shuffled(active)) {
             progress.step({
               done,
@@ -248,12 +270,13 @@ export async function runBenchmark(
               cache,
               repetition: `${index + 1}/${options.repetitions}`,
             });
-            await prepare(entry);
+            await dropCachesIfCold();
             repetitions.get(entry.setup.name)!.push((await repeat(entry, index, false)).repetition);
             done++;
           }
         }
         const overruns = new Map<string, number>();
+        if (tracer) await remountAllIfCold();
         for (const entry of active) {
           if (tracer && entry.mounted.daemonPids.length > 0) {
             progress.step({
@@ -264,7 +287,7 @@ export async function runBenchmark(
               cache,
               repetition: 'traced',
             });
-            await prepare(entry);
+            await dropCachesIfCold();
             const outcome = await repeat(entry, options.repetitions, true);
             repetitions.get(entry.setup.name)!.push(outcome.repetition);
             overruns.set(entry.setup.name, outcome.traceOverruns);

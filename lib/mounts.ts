@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { MountFlags, syscalls, UnmountFlags } from './syscalls.js';
 
 /**
@@ -55,39 +54,13 @@ export function isMounted(mountpoint: string): boolean {
   return findMount(mountpoint) !== undefined;
 }
 
-export interface ErofsMountOptions {
-  /** Attach the image to a loop device with direct I/O instead of the kernel's file-backed mount. */
-  loopDirectIo?: boolean;
-  /** Extra -o options (e.g. "cache_strategy=readaround"). */
-  options?: string[];
-}
-
-/** Attaches `image` read-only to a free loop device and returns the device's path. */
-export async function attachLoop(image: string, options: { directIo: boolean }): Promise<string> {
-  const args = ['--find', '--show', '--read-only', ...(options.directIo ? ['--direct-io=on'] : []), image];
-  const { stdout } = await execa('losetup', args);
-  return stdout.trim();
-}
-
 /**
- * Mounts an EROFS image (or a block device holding one) read-only; returns the loop device it
- * attached, if any, so the caller can detach it. The file-backed mount calls mount(2) directly:
- * mount(8) would silently put a loop device under a regular file.
+ * Mounts an EROFS image file (the kernel's file-backed mount) or a block device holding one,
+ * read-only, with extra -o options (e.g. "cache_strategy=readaround"). It calls mount(2)
+ * directly: mount(8) would silently put a loop device under a regular file.
  */
-export async function mountErofs(image: string, mountpoint: string, options: ErofsMountOptions = {}) {
-  const data = (options.options ?? []).join(',');
-  if (!options.loopDirectIo) {
-    syscalls.mount(image, mountpoint, 'erofs', MountFlags.MS_RDONLY, data);
-    return { loopDevice: null as string | null };
-  }
-  const loopDevice = await attachLoop(image, { directIo: true });
-  try {
-    syscalls.mount(loopDevice, mountpoint, 'erofs', MountFlags.MS_RDONLY, data);
-  } catch (error) {
-    await detachLoop(loopDevice);
-    throw error;
-  }
-  return { loopDevice };
+export function mountErofs(source: string, mountpoint: string, options: string[] = []): void {
+  syscalls.mount(source, mountpoint, 'erofs', MountFlags.MS_RDONLY, options.join(','));
 }
 
 /**
@@ -109,21 +82,6 @@ export async function unmount(mountpoint: string): Promise<void> {
       // Already gone between the check and the call.
     }
   }
-}
-
-export async function detachLoop(loopDevice: string): Promise<void> {
-  await execa('losetup', ['--detach', loopDevice], { reject: false });
-}
-
-/** Loop devices whose backing file is `image`. */
-export async function loopDevicesOf(image: string): Promise<string[]> {
-  const { stdout } = await execa('losetup', ['--noheadings', '--output', 'NAME', '--associated', image], {
-    reject: false,
-  });
-  return stdout
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
 }
 
 /** Whether the running kernel knows filesystem type `name` (built in or loaded). */

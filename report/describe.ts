@@ -58,7 +58,7 @@ export function methodText(result: ResultFile): string[] {
   const floor = result.floor.length > 0;
   return [
     `Every setup serves the same EROFS image (or a copy of the same tree) and runs the same op streams. ${config.repetitions} timed repetitions per setup, workload and cache state (after ${config.warmupRepetitions} warm-up repetitions for the warm cache), the setup order shuffled every round so machine drift spreads over all setups.`,
-    'Cold cache: the setup is remounted and caches dropped before every repetition. Warm cache: the same repetitions after warm-up, page and dentry caches kept.',
+    'Cold cache: every setup is remounted (a new daemon) at the start of each round, and page, dentry and inode caches are dropped right before every repetition. Warm cache: the same repetitions after warm-up, page and dentry caches kept.',
     'Figures are medians over repetitions of the per-repetition value (time per operation, throughput, or wall time). The ± figure is half the width of a 95% percentile-bootstrap interval of the median (2000 resamples, fixed seed).',
     `Ratios are a setup's time relative to ${KERNEL_SETUP} in the same cache state (for throughput workloads, ${KERNEL_SETUP}'s throughput divided by the setup's), so above 1 is slower; their interval bootstraps both sides.`,
     "Latency bars show the median over repetitions of the p50 of the workload's dominant operation, the whisker its p99. Repetitions with FUSE tracing on are left out of every timing figure; FUSE request counts and kernel-side request latency come only from them.",

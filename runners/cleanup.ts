@@ -9,7 +9,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { detachLoop, isMounted, loopDevicesOf, readMountInfo, unmount } from '../lib/mounts.js';
+import { detachLoop, loopDevicesOf } from '../lib/loop-devices.js';
+import { isMounted, readMountInfo, unmount } from '../lib/mounts.js';
 import { processStartTime, stopProcess } from './processes.js';
 
 /**

@@ -1,9 +1,9 @@
 import { execa } from 'execa';
 import { buildSquashfsImage } from '../datasets/image.js';
-import { attachLoop, detachLoop, kernelHasFilesystem, readMountInfo, unmount } from '../lib/mounts.js';
+import { attachLoop, detachLoop } from '../lib/loop-devices.js';
+import { kernelHasFilesystem, readMountInfo, unmount } from '../lib/mounts.js';
 import { MountFlags, syscalls } from '../lib/syscalls.js';
 import { backingDeviceFacts, mountFacts } from './facts.js';
-import { dropKernelCaches } from './kernel-caches.js';
 import { MountingSetup } from './mounted-setup.js';
 import type { MountedSetup, Setup, SetupContext, SetupDefinition } from './setup.js';
 
@@ -26,9 +26,8 @@ class NativeTree implements Setup {
     };
   }
 
-  /** The host filesystem cannot be remounted under us; dropping the caches is what cold means here. */
-  async remountCold(): Promise<MountedSetup> {
-    await dropKernelCaches();
+  /** The host filesystem cannot be remounted under us; dropping the kernel caches is all cold can mean here. */
+  async remount(): Promise<MountedSetup> {
     return this.mount();
   }
 
@@ -132,11 +131,6 @@ class TmpfsFloor extends MountingSetup {
 
   protected async detach(): Promise<void> {
     await unmount(this.mountpoint);
-  }
-
-  /** The floor is measured warm only. */
-  override async remountCold(): Promise<MountedSetup> {
-    return this.mount();
   }
 }
 

@@ -1,4 +1,5 @@
-import { attachLoop, detachLoop, kernelHasFilesystem, mountErofs, unmount } from '../lib/mounts.js';
+import { attachLoop, detachLoop } from '../lib/loop-devices.js';
+import { kernelHasFilesystem, mountErofs, unmount } from '../lib/mounts.js';
 import { backingDeviceFacts, mountFacts } from './facts.js';
 import { MountingSetup } from './mounted-setup.js';
 import type { MountedSetup, SetupContext, SetupDefinition } from './setup.js';
@@ -16,7 +17,7 @@ class KernelErofs extends MountingSetup {
       this.handles.push(cleanup.push({ kind: 'loop', device: this.loopDevice, backingFile: image.path }));
       source = this.loopDevice;
     }
-    await mountErofs(source, this.mountpoint);
+    mountErofs(source, this.mountpoint);
     this.handles.push(cleanup.push({ kind: 'mount', path: this.mountpoint }));
     return {
       mountpoint: this.mountpoint,

@@ -1,12 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Handle } from './cleanup.js';
-import { dropKernelCaches } from './kernel-caches.js';
 import type { MountedSetup, Setup, SetupContext, SetupKind } from './setup.js';
 
 /**
  * The part every mounting setup shares: a mount point inside the run directory, handles on the
- * cleanup stack, and the cold-cache cycle (unmount, drop caches, mount), written once.
+ * cleanup stack, and the remount, written once.
  */
 export abstract class MountingSetup implements Setup {
   readonly mountpoint: string;
@@ -40,9 +39,8 @@ export abstract class MountingSetup implements Setup {
     for (const handle of this.handles.splice(0)) this.context.cleanup.release(handle);
   }
 
-  async remountCold(): Promise<MountedSetup> {
+  async remount(): Promise<MountedSetup> {
     await this.unmount();
-    await dropKernelCaches();
     return this.mount();
   }
 }

@@ -37,10 +37,11 @@ export interface Setup {
   readonly description: string;
   mount(): Promise<MountedSetup>;
   /**
-   * Cold caches for the next repetition: unmount and stop the daemon, sync, drop the page,
-   * dentry and inode caches, then mount again, so the daemon's own caches are cold too.
+   * Unmounts and mounts again, with a new daemon: nothing the setup itself caches (a daemon's
+   * caches, the mount's inodes) survives. Kernel caches are dropped separately, right before
+   * the repetition that must find them cold.
    */
-  remountCold(): Promise<MountedSetup>;
+  remount(): Promise<MountedSetup>;
   unmount(): Promise<void>;
 }
 

@@ -55,7 +55,7 @@ describe('datasets', () => {
     );
     const mountpoint = join(cacheA, 'mnt');
     mkdirSync(mountpoint);
-    await mountErofs(dataset.image.path, mountpoint);
+    mountErofs(dataset.image.path, mountpoint);
     try {
       assert.equal(buildManifest(mountpoint).contentHash, dataset.manifest.contentHash);
     } finally {

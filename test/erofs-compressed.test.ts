@@ -51,7 +51,7 @@ function assertSameWalk(actual: WalkRecord[], expected: WalkRecord[], label: str
 }
 
 async function withMount<T>(image: string, body: () => T | Promise<T>): Promise<T> {
-  await mountErofs(image, mountpoint);
+  mountErofs(image, mountpoint);
   try {
     return await body();
   } finally {

@@ -7,7 +7,8 @@ import { execa } from 'execa';
 import { type PreparedDataset, prepareDataset } from '../datasets/dataset.js';
 import { defaultImageOptions } from '../datasets/image.js';
 import { defaultTransportOptions } from '../fuse/transport.js';
-import { loopDevicesOf, mountErofs, readMountInfo, unmount } from '../lib/mounts.js';
+import { loopDevicesOf } from '../lib/loop-devices.js';
+import { mountErofs, readMountInfo, unmount } from '../lib/mounts.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { type CleanupStack, createRun } from '../runners/cleanup.js';
 import { isAlive } from '../runners/processes.js';
@@ -127,12 +128,12 @@ describe('setups: the same tree four ways (and the references), mounted for real
     }
   });
 
-  it('cold remounts restart the daemon and show the same tree', async () => {
+  it('remounts restart the daemon and show the same tree', async () => {
     for (const name of ['kernel-erofs', 'fuse-erofs-ts']) {
       const setup = findSetup(name)!.create(context());
       const first = await setup.mount();
       try {
-        const cold = await setup.remountCold();
+        const cold = await setup.remount();
         if (name === 'fuse-erofs-ts')
           assert.notEqual(cold.daemonPids[0], first.daemonPids[0], 'a new daemon');
         assertSameLines(
@@ -198,7 +199,7 @@ describe('fusebench mount: the erofs-utils 1.9.3 fixtures over FUSE equal their 
         );
         if (name === 'plain-default') {
           // st_blocks and st_blksize are not in the walk format: compare them with the kernel mount directly.
-          await mountErofs(image, kernelMount);
+          mountErofs(image, kernelMount);
           try {
             for (const record of fixtureTruth(name)) {
               const viaFuse = lstatSync(join(fuseMount, record.path));

@@ -106,7 +106,7 @@ const setups: Setup[] = [
   {
     name: 'kernel-erofs',
     async mount(mountpoint) {
-      await mountErofs(image, mountpoint);
+      mountErofs(image, mountpoint);
       return { pid: null, stop: async () => void (await unmount(mountpoint)) };
     },
   },

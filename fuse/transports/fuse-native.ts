@@ -78,7 +78,6 @@ const require = createRequire(import.meta.url);
 const UNMOUNT_POLL_MS = 200;
 const READDIR_BATCH = 1024;
 const UINT32_MAX = 0xffff_ffff;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** fuse-native loads libfuse.so.2 when required: fail with one line saying what to install. */
 function loadFuseNative(): { Fuse: FuseConstructor; binding: FuseBinding; library: string | null } {
@@ -350,9 +349,25 @@ function fuseClass(Fuse: FuseConstructor, backend: Filesystem, idOf: (path: stri
   };
 }
 
-/** Resolves when the mount with `device` is no longer at `mountpoint` (umount from anywhere). */
-async function untilUnmounted(mountpoint: string, device: string): Promise<void> {
-  while (findMount(mountpoint)?.device === device) await sleep(UNMOUNT_POLL_MS);
+/**
+ * Watches for the mount with `device` to leave `mountpoint` (umount from anywhere): fuse-native
+ * tells nothing when the kernel ends the connection, so mountinfo is polled; `recheck` cuts the
+ * current wait short when the daemon is told to stop.
+ */
+function watchUnmount(mountpoint: string, device: string): { gone: Promise<void>; recheck: () => void } {
+  let wake = () => {};
+  const gone = (async () => {
+    while (findMount(mountpoint)?.device === device) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, UNMOUNT_POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
+  return { gone, recheck: () => wake() };
 }
 
 export const fuseNativeTransport: Transport = {
@@ -391,7 +406,8 @@ export const fuseNativeTransport: Transport = {
     }
 
     let finished = false;
-    const closed = untilUnmounted(mountpoint, entry.device).then(() => {
+    const unmounted = watchUnmount(mountpoint, entry.device);
+    const closed = unmounted.gone.then(() => {
       if (finished) return;
       finished = true;
       // The fuse thread ends by itself once the kernel drops the connection; this releases the
@@ -419,6 +435,7 @@ export const fuseNativeTransport: Transport = {
       closed,
       async close() {
         if (!finished && findMount(mountpoint)?.device === entry.device) await unmount(mountpoint);
+        unmounted.recheck();
         await closed;
       },
     };
