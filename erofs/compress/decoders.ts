@@ -36,7 +36,7 @@ export interface DecodeRequest {
   /** Where errors are reported: the inode and the pcluster's address. */
   where: ErofsLocation;
   /** Decode into this buffer (exactly `outputLength` bytes) instead of a new one. */
-  output?: Buffer;
+  output?: Buffer | undefined;
 }
 
 /** Decodes a pcluster into `request.output` (or a new buffer), which it returns. */

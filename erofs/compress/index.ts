@@ -159,15 +159,8 @@ function decodedExtent(
       },
     );
   }
-  const interlacedShift = extent.logical % sb.blockSize;
-  const place =
-    extent.kind === 'inline'
-      ? `i${inode.address.inMetabox ? 'm' : ''}${extent.physical}`
-      : `d${extent.physical}`;
   // Whole extents are decoded in place without the cache: a sequential reader reads them once.
-  const key = target
-    ? null
-    : `${place}:${extent.encodedLength}:${extent.format}:${extent.length}:${extent.partial ? 'p' : ''}${interlacedShift}`;
+  const key = target ? null : cacheKey(inode, extent, sb.blockSize);
   if (key !== null) {
     const cached = state.cache.get(key);
     if (cached) return cached;
@@ -190,10 +183,20 @@ function decodedExtent(
     logical: extent.logical,
     lzmaDictSize: config.lzmaDictSize,
     where: { nid: inode.ino, offset: extent.physical },
-    ...(target ? { output: target } : {}),
+    output: target ?? undefined,
   });
   if (key !== null) state.cache.set(key, decoded);
   return decoded;
+}
+
+/** What makes two extents decode to the same bytes: where the pcluster is, and how it is decoded. */
+function cacheKey(inode: ErofsInode, extent: EncodedExtent, blockSize: number): string {
+  const place =
+    extent.kind === 'inline'
+      ? `i${inode.address.inMetabox ? 'm' : ''}${extent.physical}`
+      : `d${extent.physical}`;
+  const interlacedShift = extent.logical % blockSize;
+  return `${place}:${extent.encodedLength}:${extent.format}:${extent.length}:${extent.partial ? 'p' : ''}${interlacedShift}`;
 }
 
 /**
