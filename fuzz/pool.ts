@@ -52,9 +52,9 @@ export interface PoolOptions {
   /** Process RSS above which busy threads are stopped (MiB). */
   rssCapMb: number;
   /**
-   * Cases a thread runs before it is replaced (default 2000). Native bindings that leak per call
-   * (@napi-rs/lzma 1.4.5 keeps every decompressSync input alive) would otherwise pile up memory
-   * until the RSS watchdog blames an innocent case; a thread's leaks go with the thread.
+   * Cases a thread runs before it is replaced (default 2000). Whatever cases leave behind in a
+   * thread (a native binding that keeps memory per call, say) would otherwise pile up until the RSS
+   * watchdog blames an innocent case; it goes with the thread.
    */
   recycleAfter?: number;
   corpus: Record<string, string>;

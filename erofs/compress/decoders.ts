@@ -4,6 +4,7 @@ import { ErofsCorruptError, type ErofsLocation, ErofsUnsupportedError } from '..
 import { CompressionAlgorithm, Z_EROFS_LZMA_MAX_DICT_SIZE, Z_EROFS_PCLUSTER_MAX_DSIZE } from '../format.js';
 import { lz4DecodePartial } from './lz4.js';
 import { PlainFormat } from './map.js';
+import { decodeMicroLzmaStream } from './microlzma.js';
 
 /**
  * One decoder per pcluster format. Each produces exactly `outputLength` bytes or throws
@@ -12,9 +13,9 @@ import { PlainFormat } from './map.js';
  *
  * Decoders: LZ4 — the native `lz4` binding (LZ4_decompress_safe), and the bounded JavaScript
  * decoder in lz4.ts when only a prefix is wanted of a stream that goes on or has no 0padding
- * (the binding cannot stop early); MicroLZMA — rewritten as an
- * .lzma stream for @napi-rs/lzma (lzma-rs) with the uncompressed size in its header; DEFLATE —
- * node:zlib raw inflate; zstd — zstd-napi's streaming DCtx into a fixed-size buffer.
+ * (the binding cannot stop early); MicroLZMA — the bounded JavaScript decoder in microlzma.ts,
+ * straight into the output buffer; DEFLATE — node:zlib raw inflate; zstd — zstd-napi's streaming
+ * DCtx into a fixed-size buffer.
  */
 
 export interface DecodeRequest {
@@ -56,7 +57,7 @@ export function decodePcluster(request: DecodeRequest): Buffer {
       decodeLz4(request, out);
       break;
     case CompressionAlgorithm.LZMA:
-      decodeMicroLzma(request).copy(out);
+      decodeMicroLzma(request, out);
       break;
     case CompressionAlgorithm.DEFLATE:
       decodeDeflate(request).copy(out);
@@ -164,45 +165,13 @@ function decodeLz4(request: DecodeRequest, out: Buffer): void {
   if (written !== out.length) throw lengthMismatch(request, 'LZ4', written);
 }
 
-interface LzmaBinding {
-  lzma: { decompressSync(input: Uint8Array): Buffer };
-}
-let lzmaBinding: LzmaBinding | null = null;
-
-/** .lzma header: properties byte, le32 dictionary size, le64 uncompressed size. */
-const LZMA_ALONE_HEADER = 13;
-/** lc <= 8, lp <= 4, pb <= 4 encoded as (pb * 5 + lp) * 9 + lc. */
-const LZMA_PROPS_LIMIT = 9 * 5 * 5;
-
-/**
- * MicroLZMA is an LZMA stream without a header whose first byte (always 0 in LZMA, the range
- * coder's first byte) holds the bitwise NOT of the properties byte instead. Rebuilt as an .lzma
- * stream whose header states exactly the wanted output length, the decoder stops there.
- */
-function decodeMicroLzma(request: DecodeRequest): Buffer {
-  const stream = stripPadding(request);
-  const props = ~stream[0]! & 0xff;
-  const lc = props % 9;
-  const lp = Math.floor(props / 9) % 5;
-  if (props >= LZMA_PROPS_LIMIT || lc + lp > 4) {
-    throw new ErofsCorruptError(`bad MicroLZMA properties 0x${props.toString(16)}`, request.where);
-  }
-  const alone = Buffer.allocUnsafe(LZMA_ALONE_HEADER + stream.length);
-  alone[0] = props;
-  alone.writeUInt32LE(Math.min(request.lzmaDictSize, Z_EROFS_LZMA_MAX_DICT_SIZE), 1);
-  alone.writeUInt32LE(request.outputLength, 5);
-  alone.writeUInt32LE(0, 9);
-  alone[LZMA_ALONE_HEADER] = 0;
-  stream.copy(alone, LZMA_ALONE_HEADER + 1, 1);
-  lzmaBinding ??= require('@napi-rs/lzma') as LzmaBinding;
-  let out: Buffer;
-  try {
-    out = lzmaBinding.lzma.decompressSync(alone);
-  } catch (error) {
-    throw new ErofsCorruptError(`malformed MicroLZMA stream: ${(error as Error).message}`, request.where);
-  }
-  if (out.length !== request.outputLength) throw lengthMismatch(request, 'MicroLZMA', out.length);
-  return out;
+/** MicroLZMA: into the output buffer, which also serves as the dictionary. */
+function decodeMicroLzma(request: DecodeRequest, out: Buffer): void {
+  decodeMicroLzmaStream(stripPadding(request), out, {
+    dictSize: Math.min(request.lzmaDictSize, Z_EROFS_LZMA_MAX_DICT_SIZE),
+    exact: !request.partial,
+    where: request.where,
+  });
 }
 
 /**
