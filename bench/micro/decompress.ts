@@ -188,6 +188,7 @@ async function sequentialReads(dir: string, mib: number): Promise<void> {
   console.log(`sequential reads of a ${mib} MiB file through ErofsImage.read (fresh image per run):`);
   for (const [label, args] of [
     ['lz4, 4 KiB pclusters', ['-zlz4']],
+    ['lz4, 64 KiB pclusters', ['-zlz4', '-C65536']],
     ['lz4hc, 64 KiB pclusters', ['-zlz4hc', '-C65536']],
   ] as const) {
     const path = join(dir, 'seq.erofs');
