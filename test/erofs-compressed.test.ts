@@ -4,17 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { readCompressionConfig } from '../erofs/compress/config.js';
 import { decodedCacheOf } from '../erofs/compress/index.js';
 import { type CompressedExtent, type MapContext, mapCompressed, readZInfo } from '../erofs/compress/map.js';
 import { crc32c } from '../erofs/crc32c.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from '../erofs/errors.js';
 import {
   CompactPack,
+  CompressionAlgorithm,
   DataLayout,
   EROFS_SUPER_OFFSET,
   FeatureCompat,
   LclusterIndex,
   LclusterType,
+  LzmaCfgs,
   Superblock,
   Z_EROFS_LI_D0_CBLKCNT,
   ZAdvise,
@@ -427,6 +430,23 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
       assertCorruptRead(path, '/data/big_text', pattern);
     });
   }
+
+  it('an lzma dict_size below 4 KiB, which the kernel refuses to mount, fails the first compressed read', () => {
+    const path = corrupted('lzma', '/data/big_text', (bytes, image) => {
+      // Records follow the superblock in algorithm order; find the lzma one by its position.
+      const records: number[] = [];
+      readCompressionConfig(image.sb, (offset, length, what) => {
+        if (what === 'compression config') records.push(offset);
+        return image.readDevice(0, offset, length, what);
+      });
+      const present = [...Array(16).keys()].filter((bit) => image.sb.availableComprAlgs & (1 << bit));
+      const record = records[present.indexOf(CompressionAlgorithm.LZMA)];
+      assert.ok(record !== undefined, 'the image has an lzma config record');
+      assert.ok(bytes.readUInt32LE(record + LzmaCfgs.dictSize) >= 4096, 'a valid dict_size to begin with');
+      bytes.writeUInt32LE(4095, record + LzmaCfgs.dictSize);
+    });
+    assertCorruptRead(path, '/data/big_text', /lzma dict_size 4095/);
+  });
 
   it('lcluster size inflated so one extent claims the whole file: LZ4 decodes short', () => {
     const path = corrupted('lz4-legacy', '/data/big_text', (bytes, image, inode) => {

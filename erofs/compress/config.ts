@@ -29,6 +29,8 @@ export interface CompressionConfig {
 
 /** ZSTD_WINDOWLOG_ABSOLUTEMIN: the cfg stores windowLog minus this. */
 const ZSTD_WINDOWLOG_MIN = 10;
+/** The smallest lzma dict_size the kernel mounts. */
+const LZMA_MIN_DICT_SIZE = 4096;
 
 /**
  * Reads the compressor configurations that follow the superblock (z_erofs_parse_cfgs): without
@@ -74,10 +76,14 @@ export function readCompressionConfig(
         if (record.u16(LzmaCfgs.format, 'lzma format') !== 0) {
           throw new ErofsUnsupportedError('unknown MicroLZMA format', { offset: record.imageOffset });
         }
-        if (dictSize > Z_EROFS_LZMA_MAX_DICT_SIZE) {
-          throw record.corrupt(`lzma dict_size ${dictSize} exceeds 8 MiB`, LzmaCfgs.dictSize);
+        // The kernel refuses to mount outside these bounds (z_erofs_load_lzma_config).
+        if (dictSize > Z_EROFS_LZMA_MAX_DICT_SIZE || dictSize < LZMA_MIN_DICT_SIZE) {
+          throw record.corrupt(
+            `lzma dict_size ${dictSize} is outside ${LZMA_MIN_DICT_SIZE} B–8 MiB`,
+            LzmaCfgs.dictSize,
+          );
         }
-        if (dictSize > 0) config.lzmaDictSize = dictSize;
+        config.lzmaDictSize = dictSize;
         break;
       }
       case CompressionAlgorithm.DEFLATE: {
