@@ -88,17 +88,92 @@ function corrupt(what: string, where: ErofsLocation): ErofsCorruptError {
   return new ErofsCorruptError(`MicroLZMA ${what}`, where);
 }
 
-function truncated(inEnd: number, produced: number, where: ErofsLocation): ErofsCorruptError {
-  return corrupt(`stream of ${inEnd} bytes ends after ${produced} decoded bytes`, where);
+/**
+ * The range decoder (rc_* in xz_dec_lzma2.c) over one stream. Every byte it shifts in is
+ * bounds-checked: running out of input is corruption, as in the kernel.
+ */
+class RangeDecoder {
+  /** 0xffffffff, kept in int32 bits like `code`. */
+  range = -1;
+  code: number;
+  inPos = RC_INIT_BYTES;
+  /** Output bytes decoded so far, for the message when the input runs out. */
+  produced = 0;
+
+  constructor(
+    private readonly stream: Uint8Array,
+    private readonly where: ErofsLocation,
+  ) {
+    this.code = (stream[1]! << 24) | (stream[2]! << 16) | (stream[3]! << 8) | stream[4]!;
+  }
+
+  /** Shifts in the next input byte once range drops below 1 << 24 (rc_normalize). */
+  normalize(): void {
+    if ((this.range & TOP_BYTE) !== 0) return;
+    if (this.inPos === this.stream.length) {
+      throw corrupt(
+        `stream of ${this.stream.length} bytes ends after ${this.produced} decoded bytes`,
+        this.where,
+      );
+    }
+    this.range <<= 8;
+    this.code = (this.code << 8) | this.stream[this.inPos++]!;
+  }
+
+  /** One bit coded with probability probs[at], which then adapts (rc_bit). */
+  bit(probs: Uint16Array, at: number): number {
+    this.normalize();
+    const prob = probs[at]!;
+    const bound = Math.imul(this.range >>> PROB_BITS, prob);
+    if ((this.code ^ SIGN) < (bound ^ SIGN)) {
+      this.range = bound;
+      probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
+      return 0;
+    }
+    this.range = (this.range - bound) | 0;
+    this.code = (this.code - bound) | 0;
+    probs[at] = prob - (prob >>> MOVE_BITS);
+    return 1;
+  }
+
+  /** A symbol below `limit` (a power of two) from the bit tree at `base`, high bit first (rc_bittree). */
+  tree(probs: Uint16Array, base: number, limit: number): number {
+    let symbol = 1;
+    do symbol = (symbol << 1) | this.bit(probs, base + symbol);
+    while (symbol < limit);
+    return symbol - limit;
+  }
+
+  /** `count` bits from the bit tree at `base`, low bit first (rc_bittree_reverse). */
+  reverseTree(probs: Uint16Array, base: number, count: number): number {
+    let symbol = 1;
+    let value = 0;
+    for (let index = 0; index < count; index++) {
+      const bit = this.bit(probs, base + symbol);
+      symbol = (symbol << 1) | bit;
+      value |= bit << index;
+    }
+    return value;
+  }
+
+  /** `value` followed by `count` bits of fixed probability one half (rc_direct), branch-free as in the kernel. */
+  direct(value: number, count: number): number {
+    let result = value;
+    for (let index = 0; index < count; index++) {
+      this.normalize();
+      this.range >>>= 1;
+      this.code = (this.code - this.range) | 0;
+      const mask = this.code >> 31;
+      this.code = (this.code + (this.range & mask)) | 0;
+      result = ((result << 1) + mask + 1) | 0;
+    }
+    return result;
+  }
 }
 
 /**
  * Decodes `stream` (a pcluster without its zero padding) until `out` is full; throws
  * ErofsCorruptError (message starting "MicroLZMA") on anything the kernel would reject.
- *
- * For speed the range decoder lives in local int32 variables and its bit decode (rc_bit) is written
- * out at every use, marked `// bit`: normalize (shift in a byte when range < 1 << 24), split range
- * by the probability, compare unsigned, adapt the probability.
  */
 export function decodeMicroLzmaStream(
   stream: Uint8Array,
@@ -122,10 +197,8 @@ export function decodeMicroLzmaStream(
   const posMask = (1 << pb) - 1;
   const literalShift = 8 - lc;
   const outEnd = out.length;
+  const rc = new RangeDecoder(stream, where);
 
-  let inPos = RC_INIT_BYTES;
-  let range = -1; // 0xffffffff
-  let code = (stream[1]! << 24) | (stream[2]! << 16) | (stream[3]! << 8) | stream[4]!;
   let pos = 0;
   let state = 0;
   let rep0 = 0;
@@ -134,184 +207,55 @@ export function decodeMicroLzmaStream(
   let rep3 = 0;
   /** Bytes of the last match that did not fit in the output. */
   let overrun = 0;
-  let at = 0;
-  let prob = 0;
-  let bound = 0;
-  let symbol = 0;
 
   while (pos < outEnd) {
+    rc.produced = pos;
     const posState = pos & posMask;
-    at = IS_MATCH + (state << 4) + posState;
-    // bit
-    if ((range & TOP_BYTE) === 0) {
-      if (inPos === inEnd) throw truncated(inEnd, pos, where);
-      range <<= 8;
-      code = (code << 8) | stream[inPos++]!;
-    }
-    prob = probs[at]!;
-    bound = Math.imul(range >>> PROB_BITS, prob);
-    if ((code ^ SIGN) < (bound ^ SIGN)) {
-      range = bound;
-      probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-
+    if (rc.bit(probs, IS_MATCH + (state << 4) + posState) === 0) {
       // A literal, coded by the previous byte's top lc bits and the position's low lp bits.
       const previous = pos > 0 ? out[pos - 1]! : 0;
       const coder =
         LITERAL + LITERAL_CODER_SIZE * (((pos & literalPosMask) << lc) + (previous >> literalShift));
-      symbol = 1;
       if (state < LIT_STATES) {
-        do {
-          at = coder + symbol;
-          // bit
-          if ((range & TOP_BYTE) === 0) {
-            if (inPos === inEnd) throw truncated(inEnd, pos, where);
-            range <<= 8;
-            code = (code << 8) | stream[inPos++]!;
-          }
-          prob = probs[at]!;
-          bound = Math.imul(range >>> PROB_BITS, prob);
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
-            range = bound;
-            probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-            symbol <<= 1;
-          } else {
-            range = (range - bound) | 0;
-            code = (code - bound) | 0;
-            probs[at] = prob - (prob >>> MOVE_BITS);
-            symbol = (symbol << 1) | 1;
-          }
-        } while (symbol < 0x100);
+        out[pos++] = rc.tree(probs, coder, 0x100);
       } else {
         // After a match: the byte at rep0 steers the trees until the first bit that differs.
         let matchByte = out[pos - rep0 - 1]! << 1;
         let offset = 0x100;
+        let symbol = 1;
         do {
           const matchBit = matchByte & offset;
           matchByte <<= 1;
-          at = coder + offset + matchBit + symbol;
-          // bit
-          if ((range & TOP_BYTE) === 0) {
-            if (inPos === inEnd) throw truncated(inEnd, pos, where);
-            range <<= 8;
-            code = (code << 8) | stream[inPos++]!;
-          }
-          prob = probs[at]!;
-          bound = Math.imul(range >>> PROB_BITS, prob);
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
-            range = bound;
-            probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-            symbol <<= 1;
-            offset &= ~matchBit;
-          } else {
-            range = (range - bound) | 0;
-            code = (code - bound) | 0;
-            probs[at] = prob - (prob >>> MOVE_BITS);
-            symbol = (symbol << 1) | 1;
-            offset &= matchBit;
-          }
+          const bit = rc.bit(probs, coder + offset + matchBit + symbol);
+          symbol = (symbol << 1) | bit;
+          offset &= bit ? matchBit : ~matchBit;
         } while (symbol < 0x100);
+        out[pos++] = symbol - 0x100;
       }
-      out[pos++] = symbol - 0x100;
       state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
       continue;
     }
-    range = (range - bound) | 0;
-    code = (code - bound) | 0;
-    probs[at] = prob - (prob >>> MOVE_BITS);
 
     // A match: a new distance, or one of the last four (rep0..rep3), or one byte at rep0 (short rep).
     let lengthCoder = REP_LENGTH;
     let length = 1;
-    at = IS_REP + state;
-    // bit
-    if ((range & TOP_BYTE) === 0) {
-      if (inPos === inEnd) throw truncated(inEnd, pos, where);
-      range <<= 8;
-      code = (code << 8) | stream[inPos++]!;
-    }
-    prob = probs[at]!;
-    bound = Math.imul(range >>> PROB_BITS, prob);
-    if ((code ^ SIGN) < (bound ^ SIGN)) {
-      range = bound;
-      probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
+    if (rc.bit(probs, IS_REP + state) === 0) {
       lengthCoder = MATCH_LENGTH;
       rep3 = rep2;
       rep2 = rep1;
       rep1 = rep0;
       state = state < LIT_STATES ? 7 : 10;
     } else {
-      range = (range - bound) | 0;
-      code = (code - bound) | 0;
-      probs[at] = prob - (prob >>> MOVE_BITS);
-      at = IS_REP0 + state;
-      // bit
-      if ((range & TOP_BYTE) === 0) {
-        if (inPos === inEnd) throw truncated(inEnd, pos, where);
-        range <<= 8;
-        code = (code << 8) | stream[inPos++]!;
-      }
-      prob = probs[at]!;
-      bound = Math.imul(range >>> PROB_BITS, prob);
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
-        range = bound;
-        probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-        at = IS_REP0_LONG + (state << 4) + posState;
-        // bit
-        if ((range & TOP_BYTE) === 0) {
-          if (inPos === inEnd) throw truncated(inEnd, pos, where);
-          range <<= 8;
-          code = (code << 8) | stream[inPos++]!;
-        }
-        prob = probs[at]!;
-        bound = Math.imul(range >>> PROB_BITS, prob);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
-          range = bound;
-          probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-          lengthCoder = -1;
-        } else {
-          range = (range - bound) | 0;
-          code = (code - bound) | 0;
-          probs[at] = prob - (prob >>> MOVE_BITS);
-        }
+      if (rc.bit(probs, IS_REP0 + state) === 0) {
+        if (rc.bit(probs, IS_REP0_LONG + (state << 4) + posState) === 0) lengthCoder = -1;
       } else {
-        range = (range - bound) | 0;
-        code = (code - bound) | 0;
-        probs[at] = prob - (prob >>> MOVE_BITS);
         let distance: number;
-        at = IS_REP1 + state;
-        // bit
-        if ((range & TOP_BYTE) === 0) {
-          if (inPos === inEnd) throw truncated(inEnd, pos, where);
-          range <<= 8;
-          code = (code << 8) | stream[inPos++]!;
-        }
-        prob = probs[at]!;
-        bound = Math.imul(range >>> PROB_BITS, prob);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
-          range = bound;
-          probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
+        if (rc.bit(probs, IS_REP1 + state) === 0) {
           distance = rep1;
         } else {
-          range = (range - bound) | 0;
-          code = (code - bound) | 0;
-          probs[at] = prob - (prob >>> MOVE_BITS);
-          at = IS_REP2 + state;
-          // bit
-          if ((range & TOP_BYTE) === 0) {
-            if (inPos === inEnd) throw truncated(inEnd, pos, where);
-            range <<= 8;
-            code = (code << 8) | stream[inPos++]!;
-          }
-          prob = probs[at]!;
-          bound = Math.imul(range >>> PROB_BITS, prob);
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
-            range = bound;
-            probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
+          if (rc.bit(probs, IS_REP2 + state) === 0) {
             distance = rep2;
           } else {
-            range = (range - bound) | 0;
-            code = (code - bound) | 0;
-            probs[at] = prob - (prob >>> MOVE_BITS);
             distance = rep3;
             rep3 = rep2;
           }
@@ -325,154 +269,31 @@ export function decodeMicroLzmaStream(
 
     if (lengthCoder >= 0) {
       // Length: choice bits pick the 2..9, 10..17 or 18..273 tree.
-      let tree: number;
-      let treeSize = 8;
-      at = lengthCoder + LENGTH_CHOICE;
-      // bit
-      if ((range & TOP_BYTE) === 0) {
-        if (inPos === inEnd) throw truncated(inEnd, pos, where);
-        range <<= 8;
-        code = (code << 8) | stream[inPos++]!;
-      }
-      prob = probs[at]!;
-      bound = Math.imul(range >>> PROB_BITS, prob);
-      if ((code ^ SIGN) < (bound ^ SIGN)) {
-        range = bound;
-        probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-        tree = lengthCoder + LENGTH_LOW + (posState << 3);
-        length = MATCH_LEN_MIN;
+      if (rc.bit(probs, lengthCoder + LENGTH_CHOICE) === 0) {
+        length = MATCH_LEN_MIN + rc.tree(probs, lengthCoder + LENGTH_LOW + (posState << 3), 8);
+      } else if (rc.bit(probs, lengthCoder + LENGTH_CHOICE2) === 0) {
+        length = MATCH_LEN_MIN + 8 + rc.tree(probs, lengthCoder + LENGTH_MID + (posState << 3), 8);
       } else {
-        range = (range - bound) | 0;
-        code = (code - bound) | 0;
-        probs[at] = prob - (prob >>> MOVE_BITS);
-        at = lengthCoder + LENGTH_CHOICE2;
-        // bit
-        if ((range & TOP_BYTE) === 0) {
-          if (inPos === inEnd) throw truncated(inEnd, pos, where);
-          range <<= 8;
-          code = (code << 8) | stream[inPos++]!;
-        }
-        prob = probs[at]!;
-        bound = Math.imul(range >>> PROB_BITS, prob);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
-          range = bound;
-          probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-          tree = lengthCoder + LENGTH_MID + (posState << 3);
-          length = MATCH_LEN_MIN + 8;
-        } else {
-          range = (range - bound) | 0;
-          code = (code - bound) | 0;
-          probs[at] = prob - (prob >>> MOVE_BITS);
-          tree = lengthCoder + LENGTH_HIGH;
-          treeSize = 256;
-          length = MATCH_LEN_MIN + 16;
-        }
+        length = MATCH_LEN_MIN + 16 + rc.tree(probs, lengthCoder + LENGTH_HIGH, 256);
       }
-      symbol = 1;
-      do {
-        at = tree + symbol;
-        // bit
-        if ((range & TOP_BYTE) === 0) {
-          if (inPos === inEnd) throw truncated(inEnd, pos, where);
-          range <<= 8;
-          code = (code << 8) | stream[inPos++]!;
-        }
-        prob = probs[at]!;
-        bound = Math.imul(range >>> PROB_BITS, prob);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
-          range = bound;
-          probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-          symbol <<= 1;
-        } else {
-          range = (range - bound) | 0;
-          code = (code - bound) | 0;
-          probs[at] = prob - (prob >>> MOVE_BITS);
-          symbol = (symbol << 1) | 1;
-        }
-      } while (symbol < treeSize);
-      length += symbol - treeSize;
 
       if (lengthCoder === MATCH_LENGTH) {
         // Distance: a 6-bit slot (tree chosen by the length), then the slot's extra bits.
         const slotTree = DIST_SLOT + ((length < MATCH_LEN_MIN + 4 ? length - MATCH_LEN_MIN : 3) << 6);
-        symbol = 1;
-        do {
-          at = slotTree + symbol;
-          // bit
-          if ((range & TOP_BYTE) === 0) {
-            if (inPos === inEnd) throw truncated(inEnd, pos, where);
-            range <<= 8;
-            code = (code << 8) | stream[inPos++]!;
-          }
-          prob = probs[at]!;
-          bound = Math.imul(range >>> PROB_BITS, prob);
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
-            range = bound;
-            probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-            symbol <<= 1;
-          } else {
-            range = (range - bound) | 0;
-            code = (code - bound) | 0;
-            probs[at] = prob - (prob >>> MOVE_BITS);
-            symbol = (symbol << 1) | 1;
-          }
-        } while (symbol < DIST_SLOTS);
-        const slot = symbol - DIST_SLOTS;
+        const slot = rc.tree(probs, slotTree, DIST_SLOTS);
         if (slot < DIST_MODEL_START) {
           rep0 = slot;
         } else {
           // Distances are uint32 in int32 bits, as in C: one of 2^31 or more is negative here.
           const extraBits = (slot >> 1) - 1;
-          let distance = 2 | (slot & 1);
-          let reverseTree: number;
-          let reverseBits: number;
+          const high = 2 | (slot & 1);
           if (slot < DIST_MODEL_END) {
-            distance <<= extraBits;
-            reverseTree = DIST_SPECIAL + distance - slot - 1;
-            reverseBits = extraBits;
+            const base = high << extraBits;
+            rep0 = base + rc.reverseTree(probs, DIST_SPECIAL + base - slot - 1, extraBits);
           } else {
-            // Fixed 50% bits (rc_direct) with the kernel's branch-free arithmetic, then 4 aligned bits.
-            for (let direct = extraBits - ALIGN_BITS; direct > 0; direct--) {
-              if ((range & TOP_BYTE) === 0) {
-                if (inPos === inEnd) throw truncated(inEnd, pos, where);
-                range <<= 8;
-                code = (code << 8) | stream[inPos++]!;
-              }
-              range >>>= 1;
-              code = (code - range) | 0;
-              const mask = code >> 31;
-              code = (code + (range & mask)) | 0;
-              distance = ((distance << 1) + mask + 1) | 0;
-            }
-            distance <<= ALIGN_BITS;
-            reverseTree = DIST_ALIGN;
-            reverseBits = ALIGN_BITS;
+            const base = rc.direct(high, extraBits - ALIGN_BITS) << ALIGN_BITS;
+            rep0 = base + rc.reverseTree(probs, DIST_ALIGN, ALIGN_BITS);
           }
-          // The remaining bits, least significant first.
-          symbol = 1;
-          for (let bit = 0; bit < reverseBits; bit++) {
-            at = reverseTree + symbol;
-            // bit
-            if ((range & TOP_BYTE) === 0) {
-              if (inPos === inEnd) throw truncated(inEnd, pos, where);
-              range <<= 8;
-              code = (code << 8) | stream[inPos++]!;
-            }
-            prob = probs[at]!;
-            bound = Math.imul(range >>> PROB_BITS, prob);
-            if ((code ^ SIGN) < (bound ^ SIGN)) {
-              range = bound;
-              probs[at] = prob + ((PROB_TOTAL - prob) >>> MOVE_BITS);
-              symbol <<= 1;
-            } else {
-              range = (range - bound) | 0;
-              code = (code - bound) | 0;
-              probs[at] = prob - (prob >>> MOVE_BITS);
-              symbol = (symbol << 1) | 1;
-              distance += 1 << bit;
-            }
-          }
-          rep0 = distance;
         }
       }
     }
@@ -494,17 +315,16 @@ export function decodeMicroLzmaStream(
   }
 
   // The kernel normalizes once more after the last symbol; the byte it needs must be there.
-  if ((range & TOP_BYTE) === 0) {
-    if (inPos === inEnd) throw truncated(inEnd, pos, where);
-    code = (code << 8) | stream[inPos++]!;
-  }
+  rc.produced = pos;
+  rc.normalize();
   if (!exact) return;
   if (overrun > 0) throw corrupt(`match runs ${overrun} bytes past the ${outEnd}-byte output`, where);
-  if (inPos !== inEnd) {
+  if (rc.inPos !== inEnd) {
     throw corrupt(
-      `stream goes on: ${inEnd - inPos} of its ${inEnd} bytes remain after ${outEnd} decoded`,
+      `stream goes on: ${inEnd - rc.inPos} of its ${inEnd} bytes remain after ${outEnd} decoded`,
       where,
     );
   }
-  if (code !== 0) throw corrupt(`stream does not end its range coder after ${outEnd} decoded bytes`, where);
+  if (rc.code !== 0)
+    throw corrupt(`stream does not end its range coder after ${outEnd} decoded bytes`, where);
 }
