@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { readCompressionConfig } from '../erofs/compress/config.js';
-import { decodedCacheOf } from '../erofs/compress/index.js';
-import { type CompressedExtent, type MapContext, mapCompressed, readZInfo } from '../erofs/compress/map.js';
+import { decodedCacheOf, mapContextOf } from '../erofs/compress/index.js';
+import { type CompressedExtent, mapCompressed, readZInfo } from '../erofs/compress/map.js';
 import { crc32c } from '../erofs/crc32c.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from '../erofs/errors.js';
 import {
@@ -24,14 +24,14 @@ import {
   ZExtent,
   ZMapHeader,
 } from '../erofs/format.js';
-import { ErofsImage } from '../erofs/image.js';
+import type { ErofsImage } from '../erofs/image.js';
 import type { ErofsInode } from '../erofs/inode.js';
 import { walkImage } from '../erofs/walk.js';
 import { mountErofs, unmount } from '../lib/mounts.js';
 import { SeededRandom, seededBytes } from '../lib/random.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { buildEdgeTree } from './helpers/edge-tree.js';
-import { unpackFixture } from './helpers/erofs-fixtures.js';
+import { unpackFixture, withImage } from './helpers/erofs-fixtures.js';
 
 /**
  * Compressed EROFS against the kernel: images from Debian's mkfs.erofs 1.5 walked field by field,
@@ -62,23 +62,6 @@ async function withMount<T>(image: string, body: () => T | Promise<T>): Promise<
   }
 }
 
-function withImage<T>(path: string, body: (image: ErofsImage) => T): T {
-  const image = ErofsImage.open(path);
-  try {
-    return body(image);
-  } finally {
-    image.close();
-  }
-}
-
-function mapContext(image: ErofsImage, inode: ErofsInode): MapContext {
-  return {
-    sb: image.sb,
-    inode,
-    readMeta: (offset, length, what) => image.readInodeMeta(inode, offset, length, what),
-  };
-}
-
 function isCompressed(inode: ErofsInode): boolean {
   return (
     inode.dataLayout === DataLayout.COMPRESSED_FULL || inode.dataLayout === DataLayout.COMPRESSED_COMPACT
@@ -87,7 +70,7 @@ function isCompressed(inode: ErofsInode): boolean {
 
 /** Every extent of a compressed inode, in order. */
 function extentsOf(image: ErofsImage, inode: ErofsInode): CompressedExtent[] {
-  const context = mapContext(image, inode);
+  const context = mapContextOf(image, inode);
   const info = readZInfo(context);
   const extents: CompressedExtent[] = [];
   for (let position = 0; position < inode.size; ) {
@@ -242,7 +225,7 @@ describe('HEAD2 lclusters (no mkfs writes them): crafted from the mixed fixture,
     withImage(pristine, (image) => {
       const inode = image.resolve(file);
       assert.equal(inode.dataLayout, DataLayout.COMPRESSED_COMPACT);
-      const header = readZInfo(mapContext(image, inode)).headerOffset;
+      const header = readZInfo(mapContextOf(image, inode)).headerOffset;
       assert.equal(bytes[header + ZMapHeader.algorithmType], 1, 'HEAD1 is lzma');
       // HEAD1 becomes lz4 (unused once every HEAD is a HEAD2), HEAD2 lzma.
       bytes[header + ZMapHeader.algorithmType] = 0x10;
@@ -331,7 +314,7 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
 
   /** Offsets of the full (8-byte) lcluster indexes of a non-compact inode. */
   function fullIndexOffsets(image: ErofsImage, inode: ErofsInode): number[] {
-    const info = readZInfo(mapContext(image, inode));
+    const info = readZInfo(mapContextOf(image, inode));
     const count = Math.ceil(inode.size / image.sb.blockSize);
     return Array.from(
       { length: count },
@@ -450,7 +433,7 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
 
   it('lcluster size inflated so one extent claims the whole file: LZ4 decodes short', () => {
     const path = corrupted('lz4-legacy', '/data/big_text', (bytes, image, inode) => {
-      const header = readZInfo(mapContext(image, inode)).headerOffset;
+      const header = readZInfo(mapContextOf(image, inode)).headerOffset;
       bytes[header + ZMapHeader.clusterBits] = 15;
     });
     assertCorruptRead(path, '/data/big_text', /LZ4 decoded \d+ bytes of a pcluster that should give/);
@@ -480,7 +463,7 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
 
   it('an algorithm the superblock does not list', () => {
     const path = corrupted('lz4', '/data/big_text', (bytes, image, inode) => {
-      const header = readZInfo(mapContext(image, inode)).headerOffset;
+      const header = readZInfo(mapContextOf(image, inode)).headerOffset;
       bytes[header + ZMapHeader.algorithmType] = 0x11;
     });
     assertCorruptRead(path, '/data/big_text', /does not list/);
@@ -488,7 +471,7 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
 
   it('an inline tail pcluster that crosses its block', () => {
     const path = corrupted('lz4-ztailpacking', '/data/big_text', (bytes, image, inode) => {
-      const header = readZInfo(mapContext(image, inode)).headerOffset;
+      const header = readZInfo(mapContextOf(image, inode)).headerOffset;
       assert.ok(bytes.readUInt16LE(header + ZMapHeader.idataSize) > 0);
       bytes.writeUInt16LE(4000, header + ZMapHeader.idataSize);
     });
@@ -497,7 +480,7 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
 
   it('a fragment offset past the end of the packed inode', () => {
     const path = corrupted('lz4-fragments', '/data/big_text', (bytes, image, inode) => {
-      const header = readZInfo(mapContext(image, inode)).headerOffset;
+      const header = readZInfo(mapContextOf(image, inode)).headerOffset;
       assert.ok(extentsOf(image, inode).some((extent) => extent.kind === 'fragment'));
       bytes.writeUInt32LE(0xfffff000, header + ZMapHeader.fragmentOff);
     });
@@ -515,13 +498,13 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
 
   it('48-bit encoded extents: a start past the image and an encoded length over 1 MiB', () => {
     const first = corrupted('zstd-48bit', '/data/big_text', (bytes, image, inode) => {
-      const info = readZInfo(mapContext(image, inode));
+      const info = readZInfo(mapContextOf(image, inode));
       assert.equal(info.extents?.recordSize, 4);
       bytes.writeBigUInt64LE(1n << 40n, info.extents!.start);
     });
     assertCorruptRead(first, '/data/big_text', /run past the end/);
     const second = corrupted('zstd-48bit', '/data/big_text', (bytes, image, inode) => {
-      const info = readZInfo(mapContext(image, inode));
+      const info = readZInfo(mapContextOf(image, inode));
       const record = info.extents!.start + 8;
       bytes.writeUInt32LE(
         (bytes.readUInt32LE(record) & ~ZExtent.PLEN_MASK) | 0x1ff000,
@@ -540,7 +523,7 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
     let failures = 0;
     const { start, span } = withImage(pristine, (image) => {
       const inode = image.resolve('/data/big_text');
-      const header = readZInfo(mapContext(image, inode)).headerOffset;
+      const header = readZInfo(mapContextOf(image, inode)).headerOffset;
       return { start: header, span: 8 + Math.ceil(inode.size / image.sb.blockSize) * 2 + 32 };
     });
     for (let trial = 0; trial < 150; trial++) {
@@ -576,7 +559,7 @@ function compactEntry(
   inode: ErofsInode,
   lcn: number,
 ): { packStart: number; bit: number; lowBits: number } {
-  const info = readZInfo(mapContext(image, inode));
+  const info = readZInfo(mapContextOf(image, inode));
   const base = info.headerOffset + ZMapHeader.SIZE;
   const total = Math.ceil(inode.size / image.sb.blockSize);
   const initial = ((CompactPack.ALIGNMENT - (base % CompactPack.ALIGNMENT)) / 4) & 7;

@@ -13,7 +13,7 @@ import { loadCorpus, planCase, runCampaign, trimSets } from '../fuzz/campaign.js
 import { recomputeChecksum } from '../fuzz/mutate.js';
 import { CasePool, type CaseResult } from '../fuzz/pool.js';
 import { type Field, mapStructuresOf, type StructureMap } from '../fuzz/structures.js';
-import { FIXTURES_DIR } from './helpers/erofs-fixtures.js';
+import { FIXTURES_DIR, withImage } from './helpers/erofs-fixtures.js';
 
 /**
  * The reader over corrupt images: targeted corruptions of each structure fail with the expected
@@ -93,15 +93,6 @@ function throwsTyped(
     assert.match((error as Error).message, pattern);
     return true;
   });
-}
-
-function withImage<T>(path: string, body: (image: ErofsImage) => T): T {
-  const image = ErofsImage.open(path);
-  try {
-    return body(image);
-  } finally {
-    image.close();
-  }
 }
 
 /** Runs the fuzzer's full case (open, walk, reads, lookups, xattrs, FUSE backend) on images, time-bounded. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readCompressionConfig } from '../erofs/compress/config.js';
+import { mapContextOf } from '../erofs/compress/index.js';
 import { mapCompressed, readZInfo } from '../erofs/compress/map.js';
 import { decodeMicroLzmaStream } from '../erofs/compress/microlzma.js';
 import { ErofsCorruptError } from '../erofs/errors.js';
@@ -46,12 +47,7 @@ function loadFile(name: string): LzmaFile {
   const image = ErofsImage.open(unpackFixture(name, work));
   try {
     const inode = image.resolve(FILE);
-    const context = {
-      sb: image.sb,
-      inode,
-      readMeta: (offset: number, length: number, what: string) =>
-        image.readInodeMeta(inode, offset, length, what),
-    };
+    const context = mapContextOf(image, inode);
     const info = readZInfo(context);
     const pclusters: Pcluster[] = [];
     for (let position = 0; position < inode.size; ) {

@@ -5,17 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { decodePcluster } from '../../erofs/compress/decoders.js';
-import { decodedCacheOf } from '../../erofs/compress/index.js';
+import { decodedCacheOf, mapContextOf } from '../../erofs/compress/index.js';
 import { lz4DecodePartial } from '../../erofs/compress/lz4.js';
-import {
-  type CompressedExtent,
-  type MapContext,
-  mapCompressed,
-  readZInfo,
-} from '../../erofs/compress/map.js';
+import { type CompressedExtent, mapCompressed, readZInfo } from '../../erofs/compress/map.js';
 import { DataLayout } from '../../erofs/format.js';
 import { ErofsImage } from '../../erofs/image.js';
-import type { ErofsInode } from '../../erofs/inode.js';
 import { walkImage } from '../../erofs/walk.js';
 import { SeededRandom } from '../../lib/random.js';
 
@@ -40,14 +34,6 @@ interface Pcluster {
   input: Buffer;
 }
 
-function mapContext(image: ErofsImage, inode: ErofsInode): MapContext {
-  return {
-    sb: image.sb,
-    inode,
-    readMeta: (offset, length, what) => image.readInodeMeta(inode, offset, length, what),
-  };
-}
-
 /** Every compressed (non-plain) device pcluster of every file of a fixture, with its raw bytes. */
 function pclustersOf(image: ErofsImage): Pcluster[] {
   const found: Pcluster[] = [];
@@ -62,7 +48,7 @@ function pclustersOf(image: ErofsImage): Pcluster[] {
     ) {
       continue;
     }
-    const context = mapContext(image, inode);
+    const context = mapContextOf(image, inode);
     const info = readZInfo(context);
     for (let position = 0; position < inode.size; ) {
       const extent = mapCompressed(context, info, position);

@@ -70,6 +70,15 @@ export function readCompressed(
   }
 }
 
+/** What the lcluster mapping of `inode` reads through: its own metadata space. */
+export function mapContextOf(image: ErofsImage, inode: ErofsInode): MapContext {
+  return {
+    sb: image.sb,
+    inode,
+    readMeta: (offset, count, what) => image.readInodeMeta(inode, offset, count, what),
+  };
+}
+
 function readRange(
   image: ErofsImage,
   state: ImageState,
@@ -77,11 +86,7 @@ function readRange(
   position: number,
   length: number,
 ): Buffer {
-  const context: MapContext = {
-    sb: image.sb,
-    inode,
-    readMeta: (offset, count, what) => image.readInodeMeta(inode, offset, count, what),
-  };
+  const context = mapContextOf(image, inode);
   let info = zinfos.get(inode);
   if (!info) {
     info = readZInfo(context);

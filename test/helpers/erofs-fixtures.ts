@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { ErofsImage } from '../../erofs/image.js';
 import type { WalkRecord } from '../../lib/tree-walk.js';
 
 /** The committed EROFS fixtures (test/fixtures/erofs, gzipped) and their kernel walks. */
@@ -27,4 +28,14 @@ export function fixtureTruth(name: string): WalkRecord[] {
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as WalkRecord);
+}
+
+/** Runs `body` on the image at `path` and closes it, whatever happens. */
+export function withImage<T>(path: string, body: (image: ErofsImage) => T): T {
+  const image = ErofsImage.open(path);
+  try {
+    return body(image);
+  } finally {
+    image.close();
+  }
 }
