@@ -64,6 +64,7 @@ export interface Entry {
 
 /** What the backend asks the transport to tell the kernel when a file is opened. */
 export interface OpenResult {
+  /** Meaningful only together with the id it was opened for: backends may give every open the same fh. */
   fh: number;
   /** The file's pages may stay cached across opens (FOPEN_KEEP_CACHE); the data never changes. */
   keepCache?: boolean;
@@ -119,6 +120,7 @@ export const Errno = {
   ENOTDIR: 20,
   EISDIR: 21,
   EINVAL: 22,
+  ENFILE: 23,
   EFBIG: 27,
   EROFS: 30,
   ERANGE: 34,

@@ -78,6 +78,8 @@ const require = createRequire(import.meta.url);
 const UNMOUNT_POLL_MS = 200;
 const READDIR_BATCH = 1024;
 const UINT32_MAX = 0xffff_ffff;
+/** Open files at once; also the largest handle number, well inside fuse-native's int32 handles. */
+const MAX_OPEN_FILES = 1 << 20;
 
 /** fuse-native loads libfuse.so.2 when required: fail with one line saying what to install. */
 function loadFuseNative(): { Fuse: FuseConstructor; binding: FuseBinding; library: string | null } {
@@ -177,12 +179,45 @@ function negativeErrno(error: unknown): number {
 }
 
 /**
+ * The handles this transport gives the kernel for open files. A backend's fh means something only
+ * beside the id it was opened for (the EROFS backend answers every open with fh 0), so the handle
+ * libfuse carries is our own number for the pair: keying by the backend's fh let concurrent opens
+ * overwrite each other and serve one file's reads from another.
+ */
+class OpenFiles {
+  private readonly open = new Map<number, { id: number; fh: number }>();
+  private next = 1;
+
+  add(id: number, fh: number): number {
+    if (this.open.size >= MAX_OPEN_FILES) throw new FsError(Errno.ENFILE, 'too many open files');
+    // fuse-native carries the handle as a uint32; numbers are reused only after they wrap.
+    while (this.open.has(this.next)) this.next = (this.next % MAX_OPEN_FILES) + 1;
+    const handle = this.next;
+    this.next = (this.next % MAX_OPEN_FILES) + 1;
+    this.open.set(handle, { id, fh });
+    return handle;
+  }
+
+  get(handle: number): { id: number; fh: number } {
+    const file = this.open.get(handle);
+    if (!file) throw new FsError(Errno.EBADF, `unknown file handle ${handle}`);
+    return file;
+  }
+
+  take(handle: number): { id: number; fh: number } {
+    const file = this.get(handle);
+    this.open.delete(handle);
+    return file;
+  }
+}
+
+/**
  * Serves one backend over libfuse's path API: each path is resolved to a backend id by walking
  * `lookup` from the root, and resolutions are kept (the tree is read-only, so they never go stale).
  */
 function createOps(backend: Filesystem): { ops: FuseOps; idOf(path: string): number } {
   const ids = new Map<string, number>([['/', backend.rootId]]);
-  const fileIds = new Map<number, number>();
+  const files = new OpenFiles();
 
   /** The id of `path`, and its attributes when this call had to look it up. */
   function resolve(path: string): { id: number; attr: Attr | null } {
@@ -257,30 +292,24 @@ function createOps(backend: Filesystem): { ops: FuseOps; idOf(path: string): num
       try {
         const id = idOf(path);
         const { fh } = backend.open(id, flags);
-        if (fh < 0 || fh > 0x7fff_ffff) {
-          backend.release(id, fh);
-          throw new FsError(Errno.EIO, `file handle ${fh} does not fit fuse-native's int32`);
-        }
-        fileIds.set(fh, id);
-        cb(0, fh);
+        cb(0, files.add(id, fh));
       } catch (error) {
         cb(negativeErrno(error));
       }
     },
-    read(path, fd, buffer, length, position, cb) {
+    read(_path, fd, buffer, length, position, cb) {
       try {
-        const id = fileIds.get(fd) ?? idOf(path);
-        const data = backend.read(id, fd, position, length);
+        const { id, fh } = files.get(fd);
+        const data = backend.read(id, fh, position, length);
         cb(data.copy(buffer, 0, 0, Math.min(data.length, length)));
       } catch (error) {
         cb(negativeErrno(error));
       }
     },
-    release(path, fd, cb) {
+    release(_path, fd, cb) {
       try {
-        const id = fileIds.get(fd) ?? idOf(path);
-        fileIds.delete(fd);
-        backend.release(id, fd);
+        const { id, fh } = files.take(fd);
+        backend.release(id, fh);
         cb(0);
       } catch (error) {
         cb(negativeErrno(error));

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { transportNames } from '../fuse/transports/index.js';
+import { isMounted, unmount } from '../lib/mounts.js';
+import { MountFlags, syscalls } from '../lib/syscalls.js';
+import { stopProcess } from '../runners/processes.js';
+import { fusebench } from './helpers/cli.js';
+import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
+
+/**
+ * Concurrent readers through `fusebench mount`, byte for byte against the kernel's EROFS mount of
+ * the same image: 1, 4 and 16 reader processes, each transport, plain, lz4 and lzma images. Each
+ * cell mounts a fresh daemon, so the first read of every page reaches it while others are in
+ * flight. A transport that answers one open file's READ from another file shows up as wrong bytes.
+ */
+
+const READER = fileURLToPath(new URL('./helpers/concurrent-reader.js', import.meta.url));
+const IMAGES = ['plain-default', 'lz4', 'lzma'];
+const READERS = [1, 4, 16];
+/** Reads per cell, split over its readers, so every cell does the same work. */
+const READS_PER_CELL = 1600;
+
+const root = mkdtempSync(join(tmpdir(), 'fusebench-concurrent-'));
+const mounted: string[] = [];
+const daemons: number[] = [];
+
+async function mountKernel(image: string, mountpoint: string): Promise<void> {
+  mkdirSync(mountpoint, { recursive: true });
+  syscalls.mount(image, mountpoint, 'erofs', MountFlags.MS_RDONLY, '');
+  mounted.push(mountpoint);
+}
+
+describe('concurrent reads are byte-exact against the kernel mount', () => {
+  before(() => mkdirSync(root, { recursive: true }));
+
+  after(async () => {
+    for (const pid of daemons) await stopProcess(pid, 1000);
+    for (const mountpoint of mounted.reverse()) if (isMounted(mountpoint)) await unmount(mountpoint);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const name of IMAGES) {
+    describe(name, () => {
+      let image = '';
+      const kernelMount = join(root, `${name}-kernel`);
+      // Files larger than a page, so reads cross pages and pclusters.
+      let files: string[] = [];
+      before(async () => {
+        image = unpackFixture(name, root);
+        await mountKernel(image, kernelMount);
+        files = fixtureTruth(name)
+          .filter((record) => record.type === 'file' && record.size > 4096)
+          .map((record) => `${record.path.slice(1)}:${record.size}`);
+        assert.ok(files.length >= 10, `${files.length} files over 4 KiB in ${name}`);
+      });
+
+      for (const transport of transportNames()) {
+        for (const readers of READERS) {
+          it(`${transport}, ${readers} reader${readers > 1 ? 's' : ''}: no wrong or short read`, async (t) => {
+            const mountpoint = join(root, `${name}-${transport}-${readers}`);
+            mkdirSync(mountpoint);
+            const started = await fusebench([
+              'mount',
+              image,
+              mountpoint,
+              '--transport',
+              transport,
+              '--background',
+            ]);
+            assert.equal(started.exitCode, 0, String(started.stderr));
+            const pid = Number(String(started.stdout).trim());
+            daemons.push(pid);
+            mounted.push(mountpoint);
+            try {
+              const results = await Promise.all(
+                Array.from({ length: readers }, (_, index) =>
+                  execa(process.execPath, [
+                    READER,
+                    kernelMount,
+                    mountpoint,
+                    `${name}-${transport}-${readers}-${index}`,
+                    String(READS_PER_CELL / readers),
+                    ...files,
+                  ]),
+                ),
+              );
+              const totals = results
+                .map((result) => JSON.parse(result.stdout) as { reads: number; wrong: number; short: number })
+                .reduce((sum, one) => ({
+                  reads: sum.reads + one.reads,
+                  wrong: sum.wrong + one.wrong,
+                  short: sum.short + one.short,
+                }));
+              t.diagnostic(`${totals.reads} reads, ${totals.wrong} wrong, ${totals.short} short`);
+              assert.equal(totals.reads, READS_PER_CELL);
+              assert.deepEqual({ wrong: totals.wrong, short: totals.short }, { wrong: 0, short: 0 });
+            } finally {
+              const stopped = await fusebench(['umount', mountpoint]);
+              assert.equal(stopped.exitCode, 0, String(stopped.stderr));
+            }
+          });
+        }
+      }
+    });
+  }
+});
