@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { transportNames } from '../fuse/transports/index.js';
 import { isMounted, unmount } from '../lib/mounts.js';
-import { MountFlags, syscalls } from '../lib/syscalls.js';
-import { stopProcess } from '../runners/processes.js';
+import { MountFlags, syscalls, UnmountFlags } from '../lib/syscalls.js';
+import { isAlive, stopProcess } from '../runners/processes.js';
 import { fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
 
@@ -19,6 +19,7 @@ import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
  * flight. A transport that answers one open file's READ from another file shows up as wrong bytes.
  */
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const READER = fileURLToPath(new URL('./helpers/concurrent-reader.js', import.meta.url));
 const IMAGES = ['plain-default', 'lz4', 'lzma'];
 const READERS = [1, 4, 16];
@@ -106,6 +107,47 @@ describe('concurrent reads are byte-exact against the kernel mount', () => {
           });
         }
       }
+    });
+  }
+});
+
+describe('a lazy unmount keeps serving open files until the last one is closed, as the kernel mount does', () => {
+  const file = 'data/big_text';
+  before(() => {
+    mkdirSync(root, { recursive: true });
+    unpackFixture('plain-default', root);
+  });
+
+  for (const transport of transportNames()) {
+    it(transport, async () => {
+      const mountpoint = join(root, `lazy-${transport}`);
+      mkdirSync(mountpoint);
+      const started = await fusebench([
+        'mount',
+        join(root, 'plain-default.erofs'),
+        mountpoint,
+        '--transport',
+        transport,
+        '--background',
+      ]);
+      assert.equal(started.exitCode, 0, String(started.stderr));
+      const pid = Number(String(started.stdout).trim());
+      daemons.push(pid);
+      const fd = openSync(join(mountpoint, file), 'r');
+      try {
+        syscalls.umount2(mountpoint, UnmountFlags.MNT_DETACH);
+        assert.ok(!isMounted(mountpoint), 'the lazy unmount detached the mount');
+        // Longer than any poll of the daemon's: it must still be there.
+        await sleep(3500);
+        assert.ok(isAlive(pid), 'the daemon still serves the open file');
+        const bytes = Buffer.alloc(8192);
+        assert.equal(readSync(fd, bytes, 0, bytes.length, 100_000), bytes.length);
+      } finally {
+        closeSync(fd);
+      }
+      const deadline = Date.now() + 10_000;
+      while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+      assert.ok(!isAlive(pid), 'the daemon ended once the last open file was closed');
     });
   }
 });

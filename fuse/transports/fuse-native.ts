@@ -1,4 +1,4 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { FatalError } from '../../lib/errors.js';
@@ -75,7 +75,7 @@ interface FuseBinding {
 }
 
 const require = createRequire(import.meta.url);
-const UNMOUNT_POLL_MS = 200;
+const SESSION_POLL_MS = 200;
 const READDIR_BATCH = 1024;
 const UINT32_MAX = 0xffff_ffff;
 /** Open files at once; also the largest handle number, well inside fuse-native's int32 handles. */
@@ -378,17 +378,39 @@ function fuseClass(Fuse: FuseConstructor, backend: Filesystem, idOf: (path: stri
   };
 }
 
+/** The descriptors of /dev/fuse this process holds. */
+function fuseDeviceDescriptors(): Set<number> {
+  const found = new Set<number>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) === '/dev/fuse') found.add(Number(name));
+    } catch {
+      // Closed between the listing and the readlink.
+    }
+  }
+  return found;
+}
+
 /**
- * Watches for the mount with `device` to leave `mountpoint` (umount from anywhere): fuse-native
- * tells nothing when the kernel ends the connection, so mountinfo is polled; `recheck` cuts the
- * current wait short when the daemon is told to stop.
+ * Watches for the FUSE session to end: fuse-native tells nothing when the kernel ends the
+ * connection, but libfuse's loop then closes its /dev/fuse descriptor, so that descriptor is
+ * polled. Not mountinfo: after `umount -l` the mount leaves mountinfo while open files still
+ * need the daemon, and like the kernel's own mounts this one serves until the last is closed.
+ * `recheck` cuts the current wait short when the daemon is told to stop.
  */
-function watchUnmount(mountpoint: string, device: string): { gone: Promise<void>; recheck: () => void } {
+function watchSession(deviceFd: number): { gone: Promise<void>; recheck: () => void } {
   let wake = () => {};
+  const open = () => {
+    try {
+      return readlinkSync(`/proc/self/fd/${deviceFd}`) === '/dev/fuse';
+    } catch {
+      return false;
+    }
+  };
   const gone = (async () => {
-    while (findMount(mountpoint)?.device === device) {
+    while (open()) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, UNMOUNT_POLL_MS);
+        const timer = setTimeout(resolve, SESSION_POLL_MS);
         wake = () => {
           clearTimeout(timer);
           resolve();
@@ -417,6 +439,7 @@ export const fuseNativeTransport: Transport = {
     // fsname is the one free-text option fuse-native passes; the rest of the list rides in it.
     const fsname = fuseOptions.join(',').replace(/^fsname=/, '');
     const fuse = new FusebenchFuse(mountpoint, ops, { timeout: false, fsname });
+    const devicesBefore = fuseDeviceDescriptors();
     try {
       await new Promise<void>((resolve, reject) =>
         fuse.mount((error) => (error ? reject(error) : resolve())),
@@ -434,9 +457,16 @@ export const fuseNativeTransport: Transport = {
       throw new FatalError(`fuse-native mounted ${mountpoint} but mountinfo does not show it`);
     }
 
+    const deviceFd = [...fuseDeviceDescriptors()].find((fd) => !devicesBefore.has(fd));
+    if (deviceFd === undefined) {
+      await unmount(mountpoint);
+      backend.destroy();
+      throw new FatalError(`fuse-native mounted ${mountpoint} but holds no new /dev/fuse descriptor`);
+    }
+
     let finished = false;
-    const unmounted = watchUnmount(mountpoint, entry.device);
-    const closed = unmounted.gone.then(() => {
+    const session = watchSession(deviceFd);
+    const closed = session.gone.then(() => {
       if (finished) return;
       finished = true;
       // The fuse thread ends by itself once the kernel drops the connection; this releases the
@@ -464,7 +494,7 @@ export const fuseNativeTransport: Transport = {
       closed,
       async close() {
         if (!finished && findMount(mountpoint)?.device === entry.device) await unmount(mountpoint);
-        unmounted.recheck();
+        session.recheck();
         await closed;
       },
     };
