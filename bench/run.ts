@@ -157,6 +157,8 @@ export async function runBenchmark(
   };
   const save = () => writeResultFile(options.output, result);
   save();
+  // Undone last but one: a run that ends normally has its final status by then; a killed one is marked.
+  stack.push({ kind: 'result-file', path: options.output });
 
   const context: SetupContext = {
     dataset,
@@ -326,6 +328,7 @@ export async function runBenchmark(
     throw error;
   } finally {
     progress.end();
+    save();
     const failures = await stack.unwind();
     for (const failure of failures) result.warnings.push(`cleanup: ${failure}`);
     result.finishedAt = new Date().toISOString();

@@ -17,7 +17,12 @@ export function parseCommandArgs<T extends Options>(
     typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>
   >;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     // parseArgs explains some errors over several lines (a value starting with '-'): keep them on one.
     const message = error instanceof Error ? error.message.split('\n').join(' ') : String(error);
@@ -32,39 +37,80 @@ export function parseCommandArgs<T extends Options>(
   return parsed;
 }
 
+/**
+ * `--repetitions -3` reads to parseArgs as a flag followed by an unknown option ("ambiguous");
+ * joined into `--repetitions=-3` the value reaches the flag's own check, which says what it takes.
+ */
+function joinNegativeValues(argv: string[], options: Options): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index]!;
+    const next = argv[index + 1];
+    const name = argument.startsWith('--') ? argument.slice(2) : null;
+    const takesValue = name !== null && !name.includes('=') && options[name]?.type === 'string';
+    if (takesValue && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${argument}=${next}`);
+      index++;
+    } else {
+      joined.push(argument);
+    }
+  }
+  return joined;
+}
+
 function describeCount({ min, max }: { min: number; max: number }): string {
   if (min === max) return `${min} argument${min === 1 ? '' : 's'}`;
   return `${min} to ${max} arguments`;
 }
 
-/** Parses a non-negative number flag; `what` names it in the error. */
-export function parseNumberFlag(what: string, value: string | undefined, fallback: number): number {
+/** Parses a number flag in [0, max]; `what` names it in the error. */
+export function parseNumberFlag(
+  what: string,
+  value: string | undefined,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0) {
-    throw new UsageError(`${what}: expected a non-negative number, got '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(number)) {
+    throw new UsageError(`${what}: expected a number, got '${value}'`);
   }
+  if (number < 0) throw new UsageError(`${what}: must not be negative, got '${value}'`);
+  if (number > max) throw new UsageError(`${what}: at most ${max}, got '${value}'`);
   return number;
 }
 
-/** Parses a positive integer flag. */
-export function parseIntegerFlag(what: string, value: string | undefined, fallback: number): number {
-  const number = parseNumberFlag(what, value, fallback);
-  if (!Number.isInteger(number) || number < 1) {
-    throw new UsageError(`${what}: expected a positive integer, got '${value}'`);
-  }
+/** Parses an integer flag in [min, max] (min 1 unless given). */
+export function parseIntegerFlag(
+  what: string,
+  value: string | undefined,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+  min = 1,
+): number {
+  const number = parseNumberFlag(what, value, fallback, max);
+  if (!Number.isInteger(number)) throw new UsageError(`${what}: expected an integer, got '${value}'`);
+  if (number < min) throw new UsageError(`${what}: must be at least ${min}, got '${value}'`);
   return number;
 }
 
-/** Parses a byte size such as 4096, 4k, 1M (binary units). */
-export function parseSizeFlag(what: string, value: string | undefined, fallback: number): number {
+/** Parses a byte size such as 4096, 4k, 1M (binary units), at most `max` bytes. */
+export function parseSizeFlag(
+  what: string,
+  value: string | undefined,
+  fallback: number,
+  max = 2 ** 40,
+): number {
   if (value === undefined) return fallback;
+  if (/^\s*-/.test(value)) throw new UsageError(`${what}: must not be negative, got '${value}'`);
   const match = /^(\d+)([kKmMgG]?)$/.exec(value.trim());
   if (!match) throw new UsageError(`${what}: expected a size like 4096, 4k or 1M, got '${value}'`);
   const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
     match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'
   ];
-  return Number(match[1]) * scale;
+  const bytes = Number(match[1]) * scale;
+  if (bytes > max) throw new UsageError(`${what}: at most ${max} bytes, got '${value}'`);
+  return bytes;
 }
 
 /** Splits a comma-separated list flag and checks every item against the allowed names. */

@@ -2,6 +2,8 @@
 export interface Command {
   /** Runs with the arguments after the subcommand name; resolves to the exit status. */
   run(argv: string[]): Promise<number>;
+  /** The command takes SIGINT/SIGTERM/SIGHUP over with takeSignals() (cli/signals.ts) before it creates anything. */
+  readonly handlesSignals?: boolean;
 }
 
 export interface CommandEntry {

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { FatalError, UsageError } from '../lib/errors.js';
+import { holdSignals, releaseSignals } from '../lib/signals.js';
 import type { CommandEntry } from './command.js';
+
+holdSignals();
 
 /** Every subcommand, in the order `fusebench --help` lists them. */
 const commands: CommandEntry[] = [
@@ -73,16 +76,20 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    releaseSignals();
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
+    releaseSignals();
     process.stdout.write(`fusebench ${version()}\n`);
     return 0;
   }
   const entry = commands.find((candidate) => candidate.name === name);
   if (!entry) throw new UsageError(`unknown command '${name}' (try: fusebench --help)`);
-  return (await entry.load()).run(rest);
+  const command = await entry.load();
+  if (!command.handlesSignals) releaseSignals();
+  return command.run(rest);
 }
 
 /**

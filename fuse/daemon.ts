@@ -8,15 +8,15 @@ import {
   readdirSync,
   readFileSync,
   realpathSync,
-  renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
+import { writeFileAtomic } from '../lib/safe-write.js';
+import { takeSignals } from '../lib/signals.js';
 import { isAlive, processStartTime, stopProcess } from '../runners/processes.js';
 import type { BackendSpec, Fact, ServedMount, TransportOptions } from './transport.js';
 import { transportNamed } from './transports/index.js';
@@ -89,13 +89,6 @@ export function pruneDaemonRecords(): number {
     removed++;
   }
   return removed;
-}
-
-/** Written whole or not at all: readers poll for the file's existence and read it at once. */
-function writeFileAtomic(path: string, text: string): void {
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(temporary, text);
-  renameSync(temporary, path);
 }
 
 /**
@@ -173,15 +166,11 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     signalled = true;
     if (served) void stop();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGHUP', onSignal);
+  const releaseSignals = takeSignals(onSignal);
   try {
     served = await transport.serve(request.backend, request.mountpoint, request.options);
   } catch (error) {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    process.off('SIGHUP', onSignal);
+    releaseSignals();
     throw error;
   }
   if (signalled) void stop();
@@ -214,9 +203,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
   } finally {
     rmSync(recordPath, { force: true });
     rmSync(recordPath.replace(/\.json$/, '.log'), { force: true });
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    process.off('SIGHUP', onSignal);
+    releaseSignals();
     setTimeout(() => process.exit(), 1000).unref();
   }
   return 0;
@@ -253,11 +240,15 @@ export async function startInBackground(argv: string[], mountpoint: string): Pro
       }
       await sleep(20);
     }
-    const said = existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').at(-1) : '';
+    // The daemon's own one-line reason, not the last line of a stack trace or of a later warning.
+    const lines = existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n') : [];
+    const said = (lines.filter((line) => line.startsWith('fusebench: ')).at(-1) ?? lines.at(-1) ?? '')
+      .replace(/^fusebench: /, '')
+      .trim();
     const reason =
       exitStatus !== null
-        ? said?.replace(/^fusebench: /, '') || `exited with status ${exitStatus}`
-        : `not serving after ${BACKGROUND_READY_MS / 1000} s`;
+        ? said || `exited with status ${exitStatus}`
+        : `not serving after ${BACKGROUND_READY_MS / 1000} s${said ? ` (${said})` : ''}`;
     if (exitStatus === null && pid !== undefined) await stopProcess(pid);
     throw new FatalError(`background daemon failed: ${reason}`);
   } finally {

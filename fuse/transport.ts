@@ -13,6 +13,16 @@ export interface BackendSpec {
   devices?: string[];
 }
 
+/** Upper bounds of the options, checked where they are parsed. */
+export const OptionLimits = {
+  /** Serving threads of one daemon. */
+  threads: 64,
+  /** Entry and attribute timeouts, seconds (the kernel keeps them as 64-bit jiffies; a year is plenty). */
+  timeoutSeconds: 365 * 86400,
+  /** max_read: the kernel parses it as a 32-bit unsigned number. */
+  maxReadBytes: 2 ** 32 - 1,
+} as const;
+
 /** Kernel-visible cache and protocol options; every FUSE setup records them as facts. */
 export interface TransportOptions {
   /** Seconds the kernel may cache a name lookup (0 = ask every time). */

@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/safe-write.js';
 import type { ReportModel } from './model.js';
 
 /**
@@ -24,7 +24,7 @@ export function textExporter(fileName: string, render: (models: readonly ReportM
     name: fileName,
     async export(models, dir) {
       const path = join(dir, fileName);
-      writeFileSync(path, render(models));
+      writeFileAtomic(path, render(models));
       return { files: [path] };
     },
   };

@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/safe-write.js';
 import type { CacheState, Measurement } from '../results/schema.js';
 import { csvLine } from './csv.js';
 import { compareKernelReleases, type LoadedResult, setupOrder, workloadOrder } from './model.js';
@@ -250,7 +250,7 @@ export function renderHistoryHtml(history: History): string {
 export function writeHistory(history: History, dir: string): string[] {
   const html = join(dir, 'history.html');
   const csv = join(dir, 'history.csv');
-  writeFileSync(html, renderHistoryHtml(history));
-  writeFileSync(csv, renderHistoryCsv(history));
+  writeFileAtomic(html, renderHistoryHtml(history));
+  writeFileAtomic(csv, renderHistoryCsv(history));
   return [html, csv];
 }

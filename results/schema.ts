@@ -231,8 +231,11 @@ export const resultFileSchema = z.object({
   runId: z.string(),
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
-  /** `running` while measurements are being added; `interrupted` after a signal; `complete` at the end. */
-  status: z.enum(['running', 'complete', 'interrupted', 'failed']),
+  /**
+   * `running` while measurements are being added; `interrupted` after a signal; `complete` at the
+   * end; `killed` when the run's process died without finishing (marked by `fusebench cleanup`).
+   */
+  status: z.enum(['running', 'complete', 'interrupted', 'failed', 'killed']),
   environment: environmentSchema,
   config: runConfigSchema,
   dataset: datasetSchema,

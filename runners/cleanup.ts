@@ -11,6 +11,7 @@ import {
 import { dirname, join } from 'node:path';
 import { detachLoop, loopDevicesOf } from '../lib/loop-devices.js';
 import { isMounted, readMountInfo, unmount } from '../lib/mounts.js';
+import { markKilled } from '../results/store.js';
 import { processStartTime, stopProcess } from './processes.js';
 
 /**
@@ -27,7 +28,8 @@ export type Resource =
   | { kind: 'process'; pid: number; startTime: number; command: string }
   | { kind: 'tracefs-instance'; path: string }
   | { kind: 'tracefs-mount'; path: string }
-  | { kind: 'directory'; path: string };
+  | { kind: 'directory'; path: string }
+  | { kind: 'result-file'; path: string };
 
 interface JournalEntry {
   id: number;
@@ -117,6 +119,8 @@ export function describeResource(resource: Resource): string {
       return `tracefs mount ${resource.path}`;
     case 'directory':
       return `directory ${resource.path}`;
+    case 'result-file':
+      return `result file ${resource.path} (marked killed if it was still running)`;
   }
 }
 
@@ -142,6 +146,9 @@ export async function undoResource(resource: Resource): Promise<void> {
       return;
     case 'directory':
       removeRunDirectory(resource.path);
+      return;
+    case 'result-file':
+      markKilled(resource.path);
       return;
   }
 }

@@ -198,31 +198,31 @@ const cases: Case[] = [
     name: 'a word for a number',
     args: ['run', '--repetitions', 'abc'],
     exit: 2,
-    stderr: /--repetitions: expected a non-negative number, got 'abc'/,
+    stderr: /--repetitions: expected a number, got 'abc'/,
   },
   {
     name: 'zero repetitions',
     args: ['run', '--repetitions', '0'],
     exit: 2,
-    stderr: /--repetitions: expected a positive integer, got '0'/,
+    stderr: /--repetitions: must be at least 1, got '0'/,
   },
   {
     name: 'a fraction of threads',
     args: ['mount', image, mnt, '--threads', '1.5'],
     exit: 2,
-    stderr: /--threads: expected a positive integer/,
+    stderr: /--threads: expected an integer, got '1.5'/,
   },
   {
     name: 'a negative timeout',
     args: ['mount', image, mnt, '--entry-timeout=-1'],
     exit: 2,
-    stderr: /--entry-timeout: expected a non-negative number, got '-1'/,
+    stderr: /--entry-timeout: must not be negative, got '-1'/,
   },
   {
     name: 'a negative number as a separate word',
     args: ['mount', image, mnt, '--attr-timeout', '-1'],
     exit: 2,
-    stderr: /'--attr-timeout' argument is ambiguous.*--attr-timeout=-XYZ/,
+    stderr: /--attr-timeout: must not be negative, got '-1'/,
   },
   {
     name: 'a bad size',
@@ -246,13 +246,67 @@ const cases: Case[] = [
     name: 'a bad cat offset',
     args: ['erofs', 'cat', image, '/sizes/rand_100', '--offset', 'abc'],
     exit: 2,
-    stderr: /--offset: expected a non-negative number, got 'abc'/,
+    stderr: /--offset: expected a number, got 'abc'/,
   },
   {
     name: 'infinity as a timeout',
     args: ['mount', image, mnt, '--attr-timeout', 'Infinity'],
     exit: 2,
-    stderr: /--attr-timeout: expected a non-negative number, got 'Infinity'/,
+    stderr: /--attr-timeout: expected a number, got 'Infinity'/,
+  },
+  {
+    name: 'a character device as an image',
+    args: ['erofs', 'walk', '/dev/zero', '--json'],
+    exit: 1,
+    stderr: /\/dev\/zero: not a regular file or block device/,
+  },
+  {
+    name: 'repetitions beyond any run that ends',
+    args: ['run', '--repetitions', '99999999999999999999'],
+    exit: 2,
+    stderr: /--repetitions: at most 1000, got '99999999999999999999'/,
+  },
+  {
+    name: 'a negative repetition count as a separate word',
+    args: ['run', '--repetitions', '-3'],
+    exit: 2,
+    stderr: /--repetitions: must not be negative, got '-3'/,
+  },
+  {
+    name: 'a hundred thousand daemon threads',
+    args: ['run', '--threads', '100000'],
+    exit: 2,
+    stderr: /--threads: at most 64, got '100000'/,
+  },
+  {
+    name: 'a max_read the kernel cannot take',
+    args: ['run', '--max-read', '99999999999999'],
+    exit: 2,
+    stderr: /--max-read: at most 4294967295 bytes/,
+  },
+  {
+    name: 'a directory as the result file',
+    args: ['run', '--output', root],
+    exit: 1,
+    stderr: /--output: .* is a directory/,
+  },
+  {
+    name: 'a result file under /proc',
+    args: ['run', '--output', '/proc/fusebench.json'],
+    exit: 1,
+    stderr: /--output: \/proc\/fusebench.json is under \/proc/,
+  },
+  {
+    name: 'a report directory under /proc',
+    args: ['report', gzFile, '--out', '/proc/fusebench-report'],
+    exit: 1,
+    stderr: /--out: \/proc\/fusebench-report is under \/proc/,
+  },
+  {
+    name: 'a report directory that is a file',
+    args: ['report', gzFile, '--out', notDir],
+    exit: 1,
+    stderr: /--out: .*not-a-dir is not a directory/,
   },
 ];
 
@@ -297,6 +351,40 @@ describe('bad input: one line, a clear exit status, nothing left mounted', () =>
       assert.match(text, stderr);
       assert.equal(String(result.stdout), '', 'nothing on stdout');
       assert.deepEqual(mountsUnder(root), [busy], 'only the deliberately busy mount exists');
+    });
+  }
+
+  it('cleanup as an unprivileged user: one line, exit 1', async () => {
+    const result = await fusebench(['cleanup'], { uid: 65534, gid: 65534 });
+    assert.equal(result.exitCode, 1, String(result.stderr));
+    assert.equal(
+      String(result.stderr).trimEnd(),
+      'fusebench: cleanup needs root: it mounts filesystems and drops caches (try sudo)',
+    );
+  });
+
+  // Before Node runs any JavaScript no handler can exist; from the CLI's first line on every
+  // signal must end the run with its status. That line is seen as SIGHUP in the process's
+  // caught-signal mask (Node itself already catches SIGINT and SIGTERM, but not SIGHUP).
+  for (const [signal, delay] of [
+    ['SIGINT', 0],
+    ['SIGTERM', 0],
+    ['SIGTERM', 300],
+  ] as const) {
+    it(`${signal} ${delay} ms after the CLI starts: exit ${signal === 'SIGINT' ? 130 : 143}, one line`, async () => {
+      const run = fusebench(['run', '--profile', 'tiny', '--output', output]);
+      const caught = () => {
+        const mask = /^SigCgt:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${run.pid}/status`, 'utf8'))?.[1];
+        return mask !== undefined && (BigInt(`0x${mask}`) & 1n) !== 0n;
+      };
+      for (let waited = 0; waited < 20_000 && !caught(); waited += 5) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      run.kill(signal);
+      const result = await run;
+      assert.equal(result.exitCode, signal === 'SIGINT' ? 130 : 143, String(result.stderr));
+      assert.doesNotMatch(String(result.stderr), /internal error|\n\s+at /);
     });
   }
 

@@ -30,7 +30,10 @@ function write(chunk: string | Buffer): Promise<void> {
 
 function openImage(path: string, devices: string[]): ErofsImage {
   if (!existsSync(path)) throw new FatalError(`${path}: no such file`);
-  if (statSync(path).isDirectory()) throw new FatalError(`${path}: is a directory, not an EROFS image`);
+  const stats = statSync(path);
+  if (stats.isDirectory()) throw new FatalError(`${path}: is a directory, not an EROFS image`);
+  if (!stats.isFile() && !stats.isBlockDevice())
+    throw new FatalError(`${path}: not a regular file or block device, so not an EROFS image`);
   return ErofsImage.open(path, { devices });
 }
 

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { UsageError } from '../../lib/errors.js';
+import { checkWritableDirectory } from '../../lib/safe-write.js';
 import { buildHistory, renderHistoryText, writeHistory } from '../../report/history.js';
 import { loadResult } from '../../report/model.js';
 import { parseCommandArgs } from '../args.js';
@@ -31,11 +31,11 @@ export const command: Command = {
     }
     if (positionals.length === 0)
       throw new UsageError(`history: expected at least 1 argument; usage: fusebench ${usage}`);
+    const dir = values.out === undefined ? null : resolve(values.out);
+    if (dir !== null) checkWritableDirectory('--out', dir);
     const history = buildHistory(positionals.map((path) => loadResult(path)));
     process.stdout.write(renderHistoryText(history));
-    if (values.out !== undefined) {
-      const dir = resolve(values.out);
-      mkdirSync(dir, { recursive: true });
+    if (dir !== null) {
       for (const file of writeHistory(history, dir)) process.stdout.write(`wrote ${shown(file)}\n`);
     }
     return 0;

@@ -1,8 +1,14 @@
 import { resolve } from 'node:path';
 import { checkDaemonRequest, runDaemon, startInBackground } from '../../fuse/daemon.js';
-import { type BackendSpec, defaultTransportOptions, type TransportOptions } from '../../fuse/transport.js';
+import {
+  type BackendSpec,
+  defaultTransportOptions,
+  OptionLimits,
+  type TransportOptions,
+} from '../../fuse/transport.js';
 import { transportNamed, transportNames } from '../../fuse/transports/index.js';
 import { UsageError } from '../../lib/errors.js';
+import { releaseSignals } from '../../lib/signals.js';
 import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
 import type { Command } from '../command.js';
 import { requireRoot } from '../preconditions.js';
@@ -79,60 +85,81 @@ ${text.extra}  --facts-file FILE       write what was set and negotiated as JSON
 export function daemonCommand(kind: Kind): Command {
   const text = what[kind];
   return {
+    // The foreground daemon takes signals over in runDaemon; every other path lets them act at once.
+    handlesSignals: true,
     async run(argv) {
-      const { values, positionals } = parseCommandArgs(
-        text.name,
-        argv,
-        kind === 'erofs' ? { ...flags, ...deviceFlag } : flags,
-        { min: 0, max: 2, usage: text.usage },
-      );
-      if (values.help) {
-        process.stdout.write(help(kind));
-        return 0;
+      try {
+        return await daemonRun(argv);
+      } finally {
+        releaseSignals();
       }
-      if (positionals.length !== 2) {
-        throw new UsageError(
-          `${text.name}: expected ${text.source} and MOUNTPOINT; usage: fusebench ${text.usage}`,
-        );
-      }
-      if (values['kernel-cache'] && values['no-kernel-cache']) {
-        throw new UsageError(`${text.name}: --kernel-cache and --no-kernel-cache contradict each other`);
-      }
-      const defaults = defaultTransportOptions;
-      const options: TransportOptions = {
-        entryTimeout: parseNumberFlag('--entry-timeout', values['entry-timeout'], defaults.entryTimeout),
-        attrTimeout: parseNumberFlag('--attr-timeout', values['attr-timeout'], defaults.attrTimeout),
-        kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,
-        autoCache: values['auto-cache'] ?? defaults.autoCache,
-        maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead),
-        directIo: values['direct-io'] ?? defaults.directIo,
-        threads: parseIntegerFlag('--threads', values.threads, defaults.threads),
-        kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
-        fsname: defaults.fsname,
-      };
-      const transport = transportNamed(values.transport ?? 'fuse-native').name;
-      const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
-      const backend: BackendSpec = {
-        kind,
-        source: resolve(positionals[0]!),
-        ...(devices?.length ? { devices: devices.map((device) => resolve(device)) } : {}),
-      };
-      requireRoot(text.name);
-      const mountpoint = checkDaemonRequest(text.name, backend, positionals[1]!);
-      if (values.background) {
-        const pid = await startInBackground([text.name, ...argv], mountpoint);
-        process.stdout.write(`${pid}\n`);
-        return 0;
-      }
-      return runDaemon({
-        backend,
-        mountpoint,
-        transport,
-        options,
-        factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
-      });
     },
   };
+
+  async function daemonRun(argv: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs(
+      text.name,
+      argv,
+      kind === 'erofs' ? { ...flags, ...deviceFlag } : flags,
+      { min: 0, max: 2, usage: text.usage },
+    );
+    if (values.help) {
+      process.stdout.write(help(kind));
+      return 0;
+    }
+    if (positionals.length !== 2) {
+      throw new UsageError(
+        `${text.name}: expected ${text.source} and MOUNTPOINT; usage: fusebench ${text.usage}`,
+      );
+    }
+    if (values['kernel-cache'] && values['no-kernel-cache']) {
+      throw new UsageError(`${text.name}: --kernel-cache and --no-kernel-cache contradict each other`);
+    }
+    const defaults = defaultTransportOptions;
+    const options: TransportOptions = {
+      entryTimeout: parseNumberFlag(
+        '--entry-timeout',
+        values['entry-timeout'],
+        defaults.entryTimeout,
+        OptionLimits.timeoutSeconds,
+      ),
+      attrTimeout: parseNumberFlag(
+        '--attr-timeout',
+        values['attr-timeout'],
+        defaults.attrTimeout,
+        OptionLimits.timeoutSeconds,
+      ),
+      kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,
+      autoCache: values['auto-cache'] ?? defaults.autoCache,
+      maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead, OptionLimits.maxReadBytes),
+      directIo: values['direct-io'] ?? defaults.directIo,
+      threads: parseIntegerFlag('--threads', values.threads, defaults.threads, OptionLimits.threads),
+      kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
+      fsname: defaults.fsname,
+    };
+    const transport = transportNamed(values.transport ?? 'fuse-native').name;
+    const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
+    const backend: BackendSpec = {
+      kind,
+      source: resolve(positionals[0]!),
+      ...(devices?.length ? { devices: devices.map((device) => resolve(device)) } : {}),
+    };
+    requireRoot(text.name);
+    const mountpoint = checkDaemonRequest(text.name, backend, positionals[1]!);
+    if (values.background) {
+      releaseSignals();
+      const pid = await startInBackground([text.name, ...argv], mountpoint);
+      process.stdout.write(`${pid}\n`);
+      return 0;
+    }
+    return runDaemon({
+      backend,
+      mountpoint,
+      transport,
+      options,
+      factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
+    });
+  }
 }
 
 export const command: Command = daemonCommand('erofs');

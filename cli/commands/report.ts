@@ -1,5 +1,6 @@
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UsageError } from '../../lib/errors.js';
+import { checkWritableDirectory } from '../../lib/safe-write.js';
 import { buildModel, loadResult } from '../../report/model.js';
 import { writeReport } from '../../report/report.js';
 import { parseCommandArgs } from '../args.js';
@@ -30,11 +31,12 @@ export const command: Command = {
     }
     if (positionals.length === 0)
       throw new UsageError(`report: expected at least 1 argument; usage: fusebench ${usage}`);
-    const models = positionals.map((path) => buildModel(loadResult(path)));
     const first = positionals[0]!;
     const dir = resolve(
       values.out ?? join(dirname(first), `${basename(first).replace(/\.json$/i, '')}-report`),
     );
+    checkWritableDirectory('--out', dir);
+    const models = positionals.map((path) => buildModel(loadResult(path)));
     const { files, notes } = await writeReport(models, dir);
     for (const file of files) process.stdout.write(`wrote ${shown(file)}\n`);
     for (const note of notes) process.stdout.write(`note: ${note}\n`);

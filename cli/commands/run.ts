@@ -6,8 +6,10 @@ import { createProgress } from '../../bench/progress.js';
 import { type RunOptions, runBenchmark } from '../../bench/run.js';
 import { defaultCacheDir } from '../../datasets/dataset.js';
 import { profileNames } from '../../datasets/profiles.js';
-import { defaultTransportOptions } from '../../fuse/transport.js';
+import { defaultTransportOptions, OptionLimits } from '../../fuse/transport.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
+import { checkWritableFile } from '../../lib/safe-write.js';
+import { type HandledSignal, signalExitStatus, takeSignals } from '../../lib/signals.js';
 import { coreSetupNames, setupNames } from '../../runners/registry.js';
 import { workloadNames } from '../../workloads/catalog.js';
 import {
@@ -62,6 +64,11 @@ const usage = `run [--profile quick|tiny|full] [options]
   output
     --output FILE           result file (default out/runs/DATE-HOST.json)
     --list-workloads        print the workloads and exit`;
+
+/** Bounds that keep a mistyped number from starting a run that never ends. */
+const MAX_REPETITIONS = 1000;
+const MAX_WARMUP = 100;
+const MAX_SEED = 2 ** 32 - 1;
 
 const options = {
   profile: { type: 'string' },
@@ -132,15 +139,15 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
   if (values.dataset !== undefined && values['dataset-dir'] !== undefined)
     throw new UsageError('--dataset and --dataset-dir exclude each other');
   const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
-  const seed = Math.floor(parseNumberFlag('--seed', values.seed, 1));
+  const seed = parseIntegerFlag('--seed', values.seed, 1, MAX_SEED, 0);
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   return {
     profile: profile.name,
     setups: parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
     cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
-    repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions),
-    warmup: Math.floor(parseNumberFlag('--warmup', values.warmup, profile.warmup)),
+    repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions, MAX_REPETITIONS),
+    warmup: parseIntegerFlag('--warmup', values.warmup, profile.warmup, MAX_WARMUP, 0),
     seed,
     driver: oneOf('--driver', values.driver, ['node', 'native'] as const, 'node'),
     trace: !values['no-trace'],
@@ -165,17 +172,24 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
         '--entry-timeout',
         values['entry-timeout'],
         defaultTransportOptions.entryTimeout,
+        OptionLimits.timeoutSeconds,
       ),
       attrTimeout: parseNumberFlag(
         '--attr-timeout',
         values['attr-timeout'],
         defaultTransportOptions.attrTimeout,
+        OptionLimits.timeoutSeconds,
       ),
       kernelCache: !values['no-kernel-cache'],
       autoCache: values['auto-cache'] ?? false,
-      maxRead: values['max-read'] === undefined ? 0 : parseSizeFlag('--max-read', values['max-read'], 0),
+      maxRead: parseSizeFlag('--max-read', values['max-read'], 0, OptionLimits.maxReadBytes),
       directIo: values['direct-io'] ?? false,
-      threads: parseIntegerFlag('--threads', values.threads, defaultTransportOptions.threads),
+      threads: parseIntegerFlag(
+        '--threads',
+        values.threads,
+        defaultTransportOptions.threads,
+        OptionLimits.threads,
+      ),
     },
     fuseTransport: oneOf('--transport', values.transport, ['fuse-native', 'devfuse'] as const, 'fuse-native'),
     loopDirectIo: values['loop-direct-io'] ?? false,
@@ -184,6 +198,15 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
     output: resolve(values.output ?? `out/runs/${stamp}-${hostname()}.json`),
     cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir),
   };
+}
+
+/** Whether this run wrote `path` (it may hold an older run's result, or not exist). */
+function writtenSince(path: string, startedMs: number): boolean {
+  try {
+    return statSync(path).mtimeMs >= startedMs;
+  } catch {
+    return false;
+  }
 }
 
 /** A --dataset-dir that cannot be measured is refused before anything is built or mounted. */
@@ -201,24 +224,11 @@ function checkDatasetDir(path: string): void {
 }
 
 export const command: Command = {
+  handlesSignals: true,
   async run(argv) {
-    const parsed = parseRunOptions(argv);
-    if (parsed === 'help') {
-      process.stdout.write(`usage: fusebench ${usage}\n`);
-      return 0;
-    }
-    if (parsed === 'list') {
-      const { workloads } = await import('../../workloads/catalog.js');
-      for (const workload of workloads)
-        process.stdout.write(
-          `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}\n`,
-        );
-      return 0;
-    }
-    if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
-    requireRoot('run');
     const controller = new AbortController();
-    const interrupt = (name: string) => {
+    let stoppedBy: HandledSignal = 'SIGINT';
+    const interrupt = (name: HandledSignal) => {
       if (controller.signal.aborted) {
         process.stderr.write(`fusebench: ${name}: still cleaning up, please wait\n`);
         return;
@@ -226,30 +236,52 @@ export const command: Command = {
       process.stderr.write(
         `\nfusebench: ${name}: stopping, cleaning up (the result file keeps what finished)\n`,
       );
+      stoppedBy = name;
       controller.abort();
     };
-    const onSigint = () => interrupt('SIGINT');
-    const onSigterm = () => interrupt('SIGTERM');
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
-    const progress = createProgress();
-    const started = Date.now();
+    const releaseSignals = takeSignals(interrupt);
     try {
-      const result = await runBenchmark(parsed, progress, controller.signal);
-      printRunSummary(result, process.stdout);
-      process.stdout.write(`\nresult: ${parsed.output} (${Math.round((Date.now() - started) / 1000)} s)\n`);
-      return 0;
-    } catch (error) {
-      if (controller.signal.aborted) {
-        process.stderr.write(`fusebench: interrupted; partial result in ${parsed.output}\n`);
-        return 130;
-      }
-      if (error instanceof FatalError)
-        throw new FatalError(`${error.message} (partial result in ${parsed.output})`);
-      throw error;
+      const status = await runCommand(argv, controller.signal);
+      return controller.signal.aborted ? signalExitStatus(stoppedBy) : status;
     } finally {
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigterm);
+      releaseSignals();
     }
   },
 };
+
+async function runCommand(argv: string[], aborted: AbortSignal): Promise<number> {
+  const parsed = parseRunOptions(argv);
+  if (parsed === 'help') {
+    process.stdout.write(`usage: fusebench ${usage}\n`);
+    return 0;
+  }
+  if (parsed === 'list') {
+    const { workloads } = await import('../../workloads/catalog.js');
+    for (const workload of workloads)
+      process.stdout.write(
+        `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}\n`,
+      );
+    return 0;
+  }
+  if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
+  requireRoot('run');
+  checkWritableFile('--output', parsed.output);
+  // A signal that came while the modules loaded: nothing exists yet, nothing to clean.
+  if (aborted.aborted) return 1;
+  const progress = createProgress();
+  const started = Date.now();
+  try {
+    const result = await runBenchmark(parsed, progress, aborted);
+    printRunSummary(result, process.stdout);
+    process.stdout.write(`\nresult: ${parsed.output} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+    return 0;
+  } catch (error) {
+    const partial = writtenSince(parsed.output, started) ? `; partial result in ${parsed.output}` : '';
+    if (aborted.aborted) {
+      process.stderr.write(`fusebench: interrupted${partial}\n`);
+      return 1;
+    }
+    if (error instanceof FatalError) throw new FatalError(`${error.message}${partial}`);
+    throw error;
+  }
+}

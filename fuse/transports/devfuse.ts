@@ -4,7 +4,14 @@ import { FatalError } from '../../lib/errors.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { MountFlags, syscalls } from '../../lib/syscalls.js';
 import { FUSE_MIN_READ_BUFFER, FUSE_ROOT_ID, OPCODE_SLOTS, opcodeName, Size } from '../protocol/kernel.js';
-import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from '../transport.js';
+import {
+  type BackendSpec,
+  type Fact,
+  OptionLimits,
+  type ServedMount,
+  type Transport,
+  type TransportOptions,
+} from '../transport.js';
 import type { InitReport } from './devfuse-server.js';
 import {
   Counter,
@@ -25,7 +32,6 @@ import type { FromWorker, ToWorker, WorkerData } from './devfuse-worker.js';
  * ENODEV); the exit summary on stderr counts requests and errors per opcode.
  */
 
-const MAX_THREADS = 64;
 const PAGE = 4096;
 /** max_write answered in INIT; the read buffer is this plus a page for the headers. */
 const MAX_WRITE = 128 * 1024;
@@ -58,9 +64,9 @@ export function devfuseMountData(fd: number, options: TransportOptions): string 
 }
 
 function checkOptions(options: TransportOptions): void {
-  if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > MAX_THREADS) {
+  if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > OptionLimits.threads) {
     throw new FatalError(
-      `devfuse: --threads must be an integer from 1 to ${MAX_THREADS} (got ${options.threads})`,
+      `devfuse: --threads must be an integer from 1 to ${OptionLimits.threads} (got ${options.threads})`,
     );
   }
   if (/[,\\\s]/.test(options.fsname) || options.fsname === '') {
