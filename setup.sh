@@ -38,5 +38,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" >"$stamp"
 fi
 
+# npm ci builds the native parts; a later change to their sources alone must rebuild them too.
+native_stamp=build/.fusebench-native-sha256
+native_hash=$(cat binding.gyp native/* | sha256sum | cut -d' ' -f1)
+if [ ! -f "$native_stamp" ] || [ "$(cat "$native_stamp")" != "$native_hash" ]; then
+  echo "setup.sh: building the native parts"
+  npm run build:native --silent >/dev/null
+  echo "$native_hash" >"$native_stamp"
+fi
+
 npm run build --silent
 echo "setup.sh: ready (npx fusebench run, npx fusebench --help)"

@@ -13,6 +13,8 @@ export interface Syscalls {
   /** Registers `backingFd` with the FUSE connection of `devFuseFd` for FOPEN_PASSTHROUGH; returns its id. */
   fuseBackingOpen(devFuseFd: number, backingFd: number): number;
   fuseBackingClose(devFuseFd: number, backingId: number): void;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another process holds the lock. */
+  flockExclusive(fd: number): boolean;
 }
 
 const require = createRequire(import.meta.url);

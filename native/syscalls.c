@@ -4,6 +4,7 @@
  * FUSE passthrough ioctls on /dev/fuse (FUSE_DEV_IOC_BACKING_OPEN/CLOSE, Linux >= 6.9).
  * mount(2) and umount2(2) themselves, because mount(8) turns a regular-file source into a loop device
  * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
+ * flock(2) for the one-run-per-machine lock, which the kernel releases when its holder dies.
  * Each function does one system call; errors become JS errors with `code` set to the errno name
  * and `errno` to its number, like Node's own fs errors.
  */
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/xattr.h>
@@ -177,6 +179,19 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+/* flockExclusive(fd): true when the exclusive lock was taken, false when another holds it (never blocks) */
+static napi_value js_flock_exclusive(napi_env env, napi_callback_info info) {
+	napi_value argv[1];
+	int32_t fd;
+	if (get_args(env, info, 1, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+		return throw_type(env, "flockExclusive(fd): an integer expected");
+	int taken = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	if (!taken && errno != EWOULDBLOCK) return throw_errno(env, errno, "flock");
+	napi_value result;
+	napi_get_boolean(env, taken, &result);
+	return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 	napi_property_descriptor functions[] = {
 		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
@@ -185,6 +200,7 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingOpen", NULL, js_fuse_backing_open, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingClose", NULL, js_fuse_backing_close, NULL, NULL, NULL, napi_default, NULL},
+		{"flockExclusive", NULL, js_flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
 	};
 	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
 	return exports;

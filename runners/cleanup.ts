@@ -4,13 +4,13 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
-  rmdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { detachLoop, loopDevicesOf } from '../lib/loop-devices.js';
 import { isMounted, readMountInfo, unmount } from '../lib/mounts.js';
+import { releaseTracefs, removeTracefsInstance } from '../lib/tracefs.js';
 import { markKilled } from '../results/store.js';
 import { processStartTime, stopProcess } from './processes.js';
 
@@ -73,20 +73,24 @@ export class CleanupStack {
     this.writeJournal();
   }
 
-  /** Undoes everything still recorded, newest first; never throws. */
+  /**
+   * Undoes everything still recorded, newest first; never throws. What could not be undone stays
+   * in the journal, and so does the run directory holding it, for `fusebench cleanup` to retry.
+   */
   async unwind(): Promise<string[]> {
     const failures: string[] = [];
-    while (this.steps.length > 0) {
-      const step = this.steps.at(-1)!;
+    for (let index = this.steps.length - 1; index >= 0; index--) {
+      const step = this.steps[index]!;
+      if (step.resource.kind === 'directory' && failures.length > 0) continue;
       try {
         await step.undo();
+        this.steps.splice(index, 1);
+        this.writeJournal();
       } catch (error) {
         failures.push(
           `${describeResource(step.resource)}: ${error instanceof Error ? error.message : String(error)}`,
         );
       }
-      this.steps.pop();
-      this.writeJournal();
     }
     return failures;
   }
@@ -139,10 +143,10 @@ export async function undoResource(resource: Resource): Promise<void> {
       if (processStartTime(resource.pid) === resource.startTime) await stopProcess(resource.pid);
       return;
     case 'tracefs-instance':
-      if (existsSync(resource.path)) rmdirSync(resource.path);
+      await removeTracefsInstance(resource.path);
       return;
     case 'tracefs-mount':
-      await unmount(resource.path);
+      await releaseTracefs();
       return;
     case 'directory':
       removeRunDirectory(resource.path);
@@ -212,11 +216,15 @@ export async function cleanLeftovers(
     const resources = [...leftover.resources].reverse();
     if (!resources.some((resource) => resource.kind === 'directory'))
       resources.push({ kind: 'directory', path: leftover.runDir });
+    let failedHere = false;
     for (const resource of resources) {
+      // The journal in the run directory still lists what failed: keep it for the next cleanup.
+      if (resource.kind === 'directory' && failedHere) continue;
       try {
         await undoResource(resource);
         undone.push(describeResource(resource));
       } catch (error) {
+        failedHere = true;
         failed.push(
           `${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}`,
         );

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findMount } from '../../lib/mounts.js';
-import { MountFlags, syscalls } from '../../lib/syscalls.js';
+import { acquireTracefs, INSTANCE_PREFIX, TRACEFS } from '../../lib/tracefs.js';
 import type { FuseOpcodeStats } from '../../results/schema.js';
 import { percentile } from '../../results/statistics.js';
 import type { CleanupStack } from '../../runners/cleanup.js';
@@ -10,11 +9,10 @@ import type { CleanupStack } from '../../runners/cleanup.js';
  * FUSE requests per opcode and their kernel-side latency, from the fuse:fuse_request_send and
  * fuse:fuse_request_end tracepoints matched by request id. Tracing runs in a private tracefs
  * instance (instances/fusebench-PID), so the global tracing state is never touched; tracefs is
- * mounted only if it was not, and both are undone through the cleanup stack.
+ * mounted only if it was not (lib/tracefs.ts), and both are undone through the cleanup stack.
  * Timestamps in the text trace have microsecond resolution.
  */
 
-const TRACEFS = '/sys/kernel/tracing';
 const EVENTS = ['fuse_request_send', 'fuse_request_end'];
 /** Per-CPU ring buffer; about 100 bytes per event, two events per request. */
 const BUFFER_KB_PER_CPU = 32768;
@@ -71,24 +69,16 @@ export class FuseTracer {
 
   /** Opens a private instance, or says why tracing cannot be done here. */
   static open(cleanup: CleanupStack): FuseTracer | string {
-    if (findMount(TRACEFS)?.fstype !== 'tracefs') {
-      try {
-        syscalls.mount(
-          'tracefs',
-          TRACEFS,
-          'tracefs',
-          MountFlags.MS_NOSUID | MountFlags.MS_NODEV | MountFlags.MS_NOEXEC,
-          '',
-        );
-      } catch (error) {
-        return `cannot mount tracefs at ${TRACEFS}: ${(error as Error).message}`;
-      }
-      cleanup.push({ kind: 'tracefs-mount', path: TRACEFS });
+    try {
+      // Pushed whenever fusebench mounted tracefs, by this run or another: the last one out unmounts it.
+      if (acquireTracefs()) cleanup.push({ kind: 'tracefs-mount', path: TRACEFS });
+    } catch (error) {
+      return `cannot mount tracefs at ${TRACEFS}: ${(error as Error).message}`;
     }
     if (!existsSync(join(TRACEFS, 'events/fuse/fuse_request_send'))) {
       return 'this kernel has no fuse:fuse_request_send tracepoint';
     }
-    const instance = join(TRACEFS, 'instances', `fusebench-${process.pid}`);
+    const instance = join(TRACEFS, 'instances', `${INSTANCE_PREFIX}${process.pid}`);
     try {
       mkdirSync(instance);
     } catch (error) {

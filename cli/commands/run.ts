@@ -8,6 +8,7 @@ import { defaultCacheDir } from '../../datasets/dataset.js';
 import { profileNames } from '../../datasets/profiles.js';
 import { defaultTransportOptions, OptionLimits } from '../../fuse/transport.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
+import { acquireRunLock } from '../../lib/run-lock.js';
 import { checkWritableFile } from '../../lib/safe-write.js';
 import { type HandledSignal, signalExitStatus, takeSignals } from '../../lib/signals.js';
 import { coreSetupNames, setupNames } from '../../runners/registry.js';
@@ -63,6 +64,7 @@ const usage = `run [--profile quick|tiny|full] [options]
     --daemon-cpus LIST      pin FUSE daemons with taskset -c LIST
   output
     --output FILE           result file (default out/runs/DATE-HOST.json)
+    --wait                  queue behind a run already holding this machine (default: refuse)
     --list-workloads        print the workloads and exit`;
 
 /** Bounds that keep a mistyped number from starting a run that never ends. */
@@ -101,6 +103,7 @@ const options = {
   'daemon-cpus': { type: 'string' },
   output: { type: 'string' },
   'list-workloads': { type: 'boolean' },
+  wait: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -123,7 +126,7 @@ function oneOf<T extends string>(
   return value as T;
 }
 
-export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
+export function parseRunOptions(argv: string[]): (RunOptions & { wait: boolean }) | 'help' | 'list' {
   const { values } = parseCommandArgs('run', argv, options, {
     min: 0,
     max: 0,
@@ -197,6 +200,7 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
     daemonCpus: cpuList('--daemon-cpus', values['daemon-cpus']),
     output: resolve(values.output ?? `out/runs/${stamp}-${hostname()}.json`),
     cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir),
+    wait: values.wait ?? false,
   };
 }
 
@@ -269,6 +273,11 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
   // A signal that came while the modules loaded: nothing exists yet, nothing to clean.
   if (aborted.aborted) return 1;
   const progress = createProgress();
+  const releaseLock = await acquireRunLock({
+    wait: parsed.wait,
+    signal: aborted,
+    onWait: (holder) => progress.note(`waiting for the run that holds this machine (${holder})`),
+  });
   const started = Date.now();
   try {
     const result = await runBenchmark(parsed, progress, aborted);
@@ -283,5 +292,7 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     }
     if (error instanceof FatalError) throw new FatalError(`${error.message}${partial}`);
     throw error;
+  } finally {
+    releaseLock();
   }
 }
