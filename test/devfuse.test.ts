@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   existsSync,
   fsyncSync,
@@ -23,6 +24,7 @@ import { execa, type ResultPromise } from 'execa';
 import { NodeIds, splitTimeout, writeAttr } from '../fuse/protocol/codec.js';
 import { Size } from '../fuse/protocol/kernel.js';
 import { findMount, isMounted, unmount } from '../lib/mounts.js';
+import { MountFlags, syscalls } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
 import { CLI, fusebench } from './helpers/cli.js';
@@ -225,6 +227,31 @@ describe('devfuse transport', () => {
       assert.ok((counts.get('LOOKUP') ?? 0) > 0 && (counts.get('READ') ?? 0) > 0);
     });
   }
+
+  it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN, as the kernel mount does', {
+    timeout: 60_000,
+  }, async () => {
+    const image = unpackFixture('plain-default', root);
+    const kernel = newMountpoint('trusted-kernel');
+    syscalls.mount(image, kernel, 'erofs', MountFlags.MS_RDONLY, '');
+    const served = newMountpoint('trusted-devfuse');
+    const daemon = await startDaemon(['mount', image, served, '--transport', 'devfuse'], 'trusted');
+    // The unprivileged caller must be able to reach the mounts.
+    chmodSync(root, 0o755);
+    const list = `import os, sys, json
+print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_symlinks=False))
+                  for p in ['xattrs/shared/f0', 'xattrs/shared', 'sizes']}))`;
+    const listed = async (mountpoint: string, uid: number) =>
+      JSON.parse((await execa('python3', ['-c', list, mountpoint], { uid, gid: uid })).stdout);
+    for (const uid of [0, 65534]) {
+      assert.deepEqual(await listed(served, uid), await listed(kernel, uid), `uid ${uid}`);
+    }
+    assert.ok((await listed(served, 0))['xattrs/shared/f0'].includes('trusted.overlay.opaque'));
+    assert.ok(!(await listed(served, 65534))['xattrs/shared/f0'].includes('trusted.overlay.opaque'));
+    await fusebench(['umount', served]);
+    await daemon.child;
+    await unmount(kernel);
+  });
 
   for (const kernelPassthrough of [false, true]) {
     it(`passes the source through ${kernelPassthrough ? 'with kernel passthrough (no READ reaches the daemon)' : 'by READ'}, every field equal`, {

@@ -1,5 +1,6 @@
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { syscalls } from '../../lib/syscalls.js';
+import { namesVisibleTo } from '../caller.js';
 import { type Attr, Errno, errnoOf, type Filesystem, FsError, type Timespec } from '../filesystem.js';
 import {
   cString,
@@ -520,7 +521,10 @@ export class FuseServer {
 
   private listxattr(): void {
     const size = this.input.readUInt32LE(Size.IN_HEADER);
-    const names = this.backend.listxattr(this.nodeId());
+    const names = namesVisibleTo(
+      this.input.readUInt32LE(InHeader.PID),
+      this.backend.listxattr(this.nodeId()),
+    );
     const list = Buffer.allocUnsafe(names.reduce((sum, name) => sum + name.length + 1, 0));
     let at = 0;
     for (const name of names) {
