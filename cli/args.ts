@@ -26,6 +26,16 @@ export function parseCommandArgs<T extends Options>(
   } catch (error) {
     // parseArgs explains some errors over several lines (a value starting with '-'): keep them on one.
     const message = error instanceof Error ? error.message.split('\n').join(' ') : String(error);
+    const unknown = /Unknown option '(-[^']+)'/.exec(message)?.[1];
+    if (unknown !== undefined) {
+      const suggestion = unknown.startsWith('--')
+        ? closestName(unknown.slice(2), Object.keys(options))
+        : null;
+      const hint = suggestion ? ` (did you mean --${suggestion}?)` : '';
+      throw new UsageError(
+        `${command}: unknown option '${unknown}'${hint}; usage: fusebench ${positionals.usage}`,
+      );
+    }
     throw new UsageError(`${command}: ${message}; usage: fusebench ${positionals.usage}`);
   }
   const count = parsed.positionals.length;
@@ -35,6 +45,37 @@ export function parseCommandArgs<T extends Options>(
     );
   }
   return parsed;
+}
+
+/** Edit distance (insertions, deletions, substitutions) between two short strings. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The known name a mistyped one most likely meant: within a third of its length in edits, or a prefix. */
+export function closestName(typed: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const name of known) {
+    const distance = name.startsWith(typed) ? 0.5 : editDistance(typed, name);
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.floor(typed.length / 3)) ? best : null;
 }
 
 /**

@@ -38,7 +38,18 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'unknown command', args: ['nope'], exit: 2, stderr: /unknown command 'nope'/ },
-  { name: 'unknown flag of run', args: ['run', '--bogus'], exit: 2, stderr: /run: Unknown option '--bogus'/ },
+  {
+    name: 'unknown flag of run',
+    args: ['run', '--bogus'],
+    exit: 2,
+    stderr: /run: unknown option '--bogus'; usage/,
+  },
+  {
+    name: 'a mistyped flag of run',
+    args: ['run', '--repetiton', '3'],
+    exit: 2,
+    stderr: /run: unknown option '--repetiton' \(did you mean --repetitions\?\)/,
+  },
   {
     name: 'unknown flag of mount',
     args: ['mount', image, mnt, '--bogus'],
