@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeHistogram, encodedHistogramSchema } from './histogram.js';
 
 /**
  * The result file: one JSON document per `fusebench run`, the only thing reports read.
@@ -7,7 +8,7 @@ import { z } from 'zod';
  *
  * Units are in the field names: ...Ns nanoseconds, ...Bytes bytes, ...Kb KiB.
  */
-export const RESULT_SCHEMA_VERSION = 1;
+export const RESULT_SCHEMA_VERSION = 2;
 
 const count = z.number().int().nonnegative();
 const nanoseconds = z.number().nonnegative();
@@ -16,18 +17,39 @@ const factValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export const cacheStateSchema = z.enum(['warm', 'cold']);
 export type CacheState = z.infer<typeof cacheStateSchema>;
 
-/** Latency of one kind of operation over one repetition, from an HDR histogram (nanoseconds). */
-export const latencySchema = z.object({
-  count,
-  minNs: nanoseconds,
-  maxNs: nanoseconds,
-  meanNs: nanoseconds,
-  stddevNs: nanoseconds,
-  p50Ns: nanoseconds,
-  p90Ns: nanoseconds,
-  p99Ns: nanoseconds,
-  p999Ns: nanoseconds,
-});
+/**
+ * Latency of one kind of operation over one repetition (nanoseconds). Percentiles are exact
+ * (results/statistics' percentile over every sample); the histogram (results/histogram.ts) keeps
+ * the whole distribution for CDFs and merging repetitions.
+ */
+export const latencySchema = z
+  .object({
+    count,
+    minNs: nanoseconds,
+    maxNs: nanoseconds,
+    meanNs: nanoseconds,
+    stddevNs: nanoseconds,
+    p50Ns: nanoseconds,
+    p90Ns: nanoseconds,
+    p99Ns: nanoseconds,
+    p999Ns: nanoseconds,
+    /** Every sample, log-linear buckets; null when the driver reports only percentiles (fio). */
+    histogram: encodedHistogramSchema.nullable(),
+  })
+  .superRefine((latency, context) => {
+    if (latency.histogram === null) return;
+    let held: number;
+    try {
+      held = decodeHistogram(latency.histogram).count;
+    } catch {
+      return; // reported by the histogram's own schema
+    }
+    if (held !== latency.count)
+      context.addIssue({
+        code: 'custom',
+        message: `histogram holds ${held} samples, count is ${latency.count}`,
+      });
+  });
 export type Latency = z.infer<typeof latencySchema>;
 
 /** CPU time and context switches of one process (all its threads) over one repetition. */

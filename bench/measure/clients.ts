@@ -261,6 +261,7 @@ export async function runFio(options: {
       p90Ns: at('90.000000'),
       p99Ns: at('99.000000'),
       p999Ns: at('99.900000'),
+      histogram: null,
     },
   };
 }

@@ -1,4 +1,6 @@
+import { max, mean, min, sampleStandardDeviation } from 'simple-statistics';
 import { findMount } from '../../lib/mounts.js';
+import { LatencyHistogram } from '../../results/histogram.js';
 import type { Latency, ProcessUsage, Repetition } from '../../results/schema.js';
 import { percentile } from '../../results/statistics.js';
 import type { OpKind } from '../../workloads/ops.js';
@@ -41,30 +43,20 @@ export interface RepetitionOptions {
   tracer: FuseTracer | null;
 }
 
-/** Latency statistics of one operation kind, with the one percentile rule of results/statistics. */
+/** Latency statistics of one operation kind: exact figures, and the histogram that keeps them all. */
 export function summarizeLatencies(values: number[]): Latency {
   const count = values.length;
-  let sum = 0;
-  let min = Number.POSITIVE_INFINITY;
-  let max = 0;
-  for (const value of values) {
-    sum += value;
-    if (value < min) min = value;
-    if (value > max) max = value;
-  }
-  const mean = sum / count;
-  let squares = 0;
-  for (const value of values) squares += (value - mean) ** 2;
   return {
     count,
-    minNs: min,
-    maxNs: max,
-    meanNs: mean,
-    stddevNs: count > 1 ? Math.sqrt(squares / (count - 1)) : 0,
+    minNs: min(values),
+    maxNs: max(values),
+    meanNs: mean(values),
+    stddevNs: count > 1 ? sampleStandardDeviation(values) : 0,
     p50Ns: percentile(values, 0.5),
     p90Ns: percentile(values, 0.9),
     p99Ns: percentile(values, 0.99),
     p999Ns: percentile(values, 0.999),
+    histogram: LatencyHistogram.of(values).encode(),
   };
 }
 

@@ -1,9 +1,11 @@
 import { measurementWarnings, summarize } from '../../bench/summarize.js';
 import { SeededRandom } from '../../lib/random.js';
+import { LatencyHistogram } from '../../results/histogram.js';
 import {
   type CacheState,
   type Measurement,
   type Metric,
+  RESULT_SCHEMA_VERSION,
   type Repetition,
   type ResultFile,
   resultFileSchema,
@@ -137,9 +139,29 @@ export interface SyntheticOptions {
   repetitions?: number;
 }
 
+/** A histogram of `count` samples shaped like the percentiles below: half at p50, a tail to 40× p50. */
+function histogramOf(p50: number, count: number) {
+  const histogram = new LatencyHistogram();
+  const shares: Array<[number, number]> = [
+    [0.4, 0.01],
+    [1, 0.49],
+    [1.6, 0.4],
+    [4.5, 0.09],
+  ];
+  let left = count;
+  for (const [factor, share] of shares) {
+    const samples = Math.min(left, Math.round(count * share));
+    histogram.record(p50 * factor, samples);
+    left -= samples;
+  }
+  histogram.record(p50 * 40, left);
+  return histogram.encode();
+}
+
 function latency(median: number, count: number, random: SeededRandom) {
   const p50 = median * (0.97 + random.next() * 0.06);
   return {
+    histogram: histogramOf(p50, count),
     count,
     minNs: p50 * 0.4,
     maxNs: p50 * 40,
@@ -274,7 +296,7 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
   const startedAt = options.startedAt ?? '2025-03-01T10:00:00.000Z';
   const result: ResultFile = {
     schema: 'fusebench-result',
-    schemaVersion: 1,
+    schemaVersion: RESULT_SCHEMA_VERSION,
     runId: `${startedAt.replace(/[:.]/g, '-')}-4242`,
     startedAt,
     finishedAt: '2025-03-01T10:42:00.000Z',
