@@ -92,6 +92,27 @@ export const fuseOpcodeSchema = z.object({
 });
 export type FuseOpcodeStats = z.infer<typeof fuseOpcodeSchema>;
 
+/** How busy the machine was around one repetition (bench/measure/machine-load.ts). */
+export const machineLoadSchema = z.object({
+  /** 1-minute load average right before and right after. */
+  load1Before: z.number().nonnegative(),
+  load1After: z.number().nonnegative(),
+  /** Time at least one task waited for a CPU, for I/O, for memory (PSI "some"); null without PSI. */
+  cpuStallNs: nanoseconds.nullable(),
+  ioStallNs: nanoseconds.nullable(),
+  memoryStallNs: nanoseconds.nullable(),
+});
+export type MachineLoad = z.infer<typeof machineLoadSchema>;
+
+/** Files read back after a repetition (outside its timed section) and compared with the manifest. */
+export const verificationSchema = z.object({
+  files: count,
+  bytes: count,
+  /** One line per file whose bytes differ from the dataset manifest's checksum. */
+  wrong: z.array(z.string()),
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
 export const repetitionSchema = z.object({
   index: count,
   /**
@@ -118,6 +139,9 @@ export const repetitionSchema = z.object({
   fuse: z.record(z.string(), fuseOpcodeSchema).nullable(),
   /** Selected /proc/vmstat deltas (pgpgin, pgmajfault, ...). */
   vmstat: z.record(z.string(), z.number()),
+  machine: machineLoadSchema,
+  /** Null when the workload reads no file data (metadata workloads). */
+  verified: verificationSchema.nullable(),
 });
 export type Repetition = z.infer<typeof repetitionSchema>;
 
@@ -172,6 +196,12 @@ export const measurementSchema = z.object({
   cache: cacheStateSchema,
   /** Which client executed the op stream (node, native, fio, shell). */
   driver: z.string(),
+  /**
+   * ok; failed: the setup could not be measured (unavailable, mount or client failure);
+   * invalid: the setup returned bytes that differ from the dataset. `reason` says why.
+   */
+  status: z.enum(['ok', 'failed', 'invalid']),
+  reason: z.string().nullable(),
   repetitions: z.array(repetitionSchema),
   summary: summarySchema,
   warnings: z.array(z.string()),
@@ -253,7 +283,10 @@ export const resultFileSchema = z.object({
   runId: z.string(),
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
-  /** `running` while measurements are being added; `interrupted` after a signal; `complete` at the end. */
+  /**
+   * `running` while measurements are being added; `interrupted` after a signal; `failed` when the
+   * run stopped on an error or a requested cell failed or read wrong data; `complete` otherwise.
+   */
   status: z.enum(['running', 'complete', 'interrupted', 'failed']),
   environment: environmentSchema,
   config: runConfigSchema,

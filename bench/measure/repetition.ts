@@ -5,6 +5,7 @@ import type { Latency, ProcessUsage, Repetition } from '../../results/schema.js'
 import { percentile } from '../../results/statistics.js';
 import type { OpKind } from '../../workloads/ops.js';
 import { type OpsDriver, runFio, runOpsClients, runShell } from './clients.js';
+import { type LoadSnapshot, loadDelta, snapshotLoad } from './machine-load.js';
 import {
   type ProcessSnapshot,
   processDelta,
@@ -92,7 +93,10 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
   let systemAfter: SystemSnapshot | null = null;
   let trace: TraceResult | null = null;
   const connection = tracer ? fuseConnectionOf(findMount(target.mountpoint)?.device ?? '0:0') : 0;
+  let loadBefore: LoadSnapshot | null = null;
+  let loadAfter: LoadSnapshot | null = null;
   const beforeGo = () => {
+    loadBefore = snapshotLoad();
     if (tracer) tracer.start(connection);
     daemonBefore = target.daemonPids.map(snapshotProcess);
     systemBefore = snapshotSystem();
@@ -101,6 +105,7 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     systemAfter = snapshotSystem();
     daemonAfter = target.daemonPids.map(snapshotProcess);
     if (tracer) trace = tracer.stop();
+    loadAfter = snapshotLoad();
   };
   const startedAt = new Date().toISOString();
   let client: ProcessUsage;
@@ -190,6 +195,8 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     system,
     fuse: traced ? traced.opcodes : null,
     vmstat,
+    machine: loadDelta(loadBefore!, loadAfter!),
+    verified: null,
   };
   return { repetition, traceOverruns: traced?.overruns ?? 0 };
 }

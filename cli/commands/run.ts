@@ -1,6 +1,7 @@
 import { type Stats, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { describeRunPlan } from '../../bench/dry-run.js';
 import { findRunProfile, runProfiles } from '../../bench/profiles.js';
 import { createProgress } from '../../bench/progress.js';
 import { type RunOptions, runBenchmark } from '../../bench/run.js';
@@ -61,7 +62,8 @@ const usage = `run [--profile quick|tiny|full] [options]
     --daemon-cpus LIST      pin FUSE daemons with taskset -c LIST
   output
     --output FILE           result file (default out/runs/DATE-HOST.json)
-    --list-workloads        print the workloads and exit`;
+    --list-workloads        print the workloads and exit
+    --dry-run               print the plan (every step in order) and an estimated time, run nothing`;
 
 const options = {
   profile: { type: 'string' },
@@ -94,6 +96,7 @@ const options = {
   'daemon-cpus': { type: 'string' },
   output: { type: 'string' },
   'list-workloads': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -116,7 +119,7 @@ function oneOf<T extends string>(
   return value as T;
 }
 
-export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
+export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' | { dryRun: RunOptions } {
   const { values } = parseCommandArgs('run', argv, options, {
     min: 0,
     max: 0,
@@ -134,7 +137,7 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
   const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
   const seed = Math.floor(parseNumberFlag('--seed', values.seed, 1));
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
-  return {
+  const parsed: RunOptions = {
     profile: profile.name,
     setups: parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
@@ -184,6 +187,7 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
     output: resolve(values.output ?? `out/runs/${stamp}-${hostname()}.json`),
     cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir),
   };
+  return values['dry-run'] ? { dryRun: parsed } : parsed;
 }
 
 /** A --dataset-dir that cannot be measured is refused before anything is built or mounted. */
@@ -215,6 +219,11 @@ export const command: Command = {
         );
       return 0;
     }
+    if ('dryRun' in parsed) {
+      if (parsed.dryRun.dataset.kind === 'directory') checkDatasetDir(parsed.dryRun.dataset.path);
+      process.stdout.write(await describeRunPlan(parsed.dryRun));
+      return 0;
+    }
     if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
     requireRoot('run');
     const controller = new AbortController();
@@ -238,6 +247,18 @@ export const command: Command = {
       const result = await runBenchmark(parsed, progress, controller.signal);
       printRunSummary(result, process.stdout);
       process.stdout.write(`\nresult: ${parsed.output} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+      if (result.status === 'interrupted') {
+        process.stderr.write(`fusebench: interrupted; partial result in ${parsed.output}\n`);
+        return 130;
+      }
+      const unsound = [...result.floor, ...result.measurements].filter((m) => m.status !== 'ok');
+      if (unsound.length > 0)
+        throw new FatalError(
+          `${unsound.length} cell${unsound.length > 1 ? 's' : ''} could not be measured or read wrong data (${unsound
+            .slice(0, 3)
+            .map((m) => `${m.workload} ${m.cache} ${m.setup}: ${m.status}`)
+            .join('; ')}${unsound.length > 3 ? '; …' : ''})`,
+        );
       return 0;
     } catch (error) {
       if (controller.signal.aborted) {

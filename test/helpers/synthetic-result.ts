@@ -247,6 +247,8 @@ function repetition(
           )
         : null,
     vmstat: { pgpgin: cache === 'cold' ? ops * 4 : 0, pgmajfault: 0 },
+    machine: { load1Before: 0.4, load1After: 0.9, cpuStallNs: 0, ioStallNs: 0, memoryStallNs: 0 },
+    verified: workload.bytesPerOp > 0 ? { files: 1, bytes: 64 * MiB, wrong: [] } : null,
   };
 }
 
@@ -268,6 +270,8 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
       params: workload.params,
       cache: 'warm' as const,
       driver: workload.driver,
+      status: 'ok' as const,
+      reason: null,
       repetitions: floorReps,
       summary: summarize(workload.metric, floorReps),
     };
@@ -287,6 +291,8 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
           params: workload.params,
           cache,
           driver: workload.driver,
+          status: 'ok' as const,
+          reason: null,
           repetitions: reps,
           summary: summarize(workload.metric, reps),
         };
