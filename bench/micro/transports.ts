@@ -27,8 +27,8 @@ import { parseArgs } from 'node:util';
 import { execa, type ResultPromise } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
-import { encodeOps, type Op } from '../../workloads/ops.js';
 import { percentile } from '../../results/statistics.js';
+import { encodeOps, type Op } from '../../workloads/ops.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 
 const { values } = parseArgs({
