@@ -9,7 +9,7 @@ import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup
 import { findSetup, floorDefinition } from '../runners/registry.js';
 import type { SetupContext } from '../runners/setup.js';
 import { findWorkload } from '../workloads/catalog.js';
-import { captureEnvironment } from './environment.js';
+import { captureEnvironment, fuseInitFacts } from './environment.js';
 import {
   type ActiveSetup,
   type ExecutionContext,
@@ -127,6 +127,12 @@ export async function runBenchmark(
   };
   try {
     const active = await mountSetups(options.setups, context, result, progress, signal);
+    Object.assign(result.environment.facts, fuseInitFacts(result.setups));
+    for (const record of result.setups)
+      if (record.kind === 'fuse' && record.status === 'ok' && record.facts.initFlags === undefined)
+        result.warnings.push(
+          `${record.name}: its transport (${record.facts.transport ?? 'unknown'}) does not report the negotiated FUSE INIT flags, max_pages and max_readahead`,
+        );
     builder.save();
     if (active.size === 0) throw new FatalError('no setup could be mounted');
     // A requested setup that is not mounted is a failed cell everywhere, not a silent gap.

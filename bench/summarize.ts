@@ -155,7 +155,7 @@ export function measurementWarnings(
         : floor.summary.value.median / value.median;
     if (ratio < FLOOR_FACTOR) {
       warnings.push(
-        `within ${FLOOR_FACTOR}× of the floor (${ratio.toFixed(2)}×): the ${measurement.driver} client's own cost is a large share${measurement.driver === 'node' ? '; --driver native lowers it' : ''}`,
+        `near the floor: ${ratio.toFixed(2)}× the floor's figure (flagged below ${FLOOR_FACTOR}×), the ${measurement.driver} client's own cost is a large share${measurement.driver === 'node' ? '; --driver native lowers it' : ''}`,
       );
     }
   }

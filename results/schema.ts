@@ -220,11 +220,37 @@ export const setupRecordSchema = z.object({
 });
 export type SetupRecord = z.infer<typeof setupRecordSchema>;
 
+/** Load average and pressure stall averages (PSI "some avg10", percent) at one moment. */
+export const loadStateSchema = z.object({
+  load1: z.number().nonnegative(),
+  load5: z.number().nonnegative(),
+  load15: z.number().nonnegative(),
+  /** Null without PSI (CONFIG_PSI off or psi=0). */
+  cpuSomeAvg10: z.number().nonnegative().nullable(),
+  ioSomeAvg10: z.number().nonnegative().nullable(),
+  memorySomeAvg10: z.number().nonnegative().nullable(),
+});
+export type LoadState = z.infer<typeof loadStateSchema>;
+
 export const environmentSchema = z.object({
   hostname: z.string(),
   kernelRelease: z.string(),
   kernelVersion: z.string(),
+  /** The preemption model the kernel was built with (uname -v), or the active one when known. */
   preemptModel: z.string().nullable(),
+  /**
+   * The active preemption mode of a PREEMPT_DYNAMIC kernel (debugfs sched/preempt, else the
+   * preempt= boot option), with where it was read; null when it could not be read.
+   */
+  preemptActive: z.string().nullable(),
+  /** /proc/cmdline. */
+  kernelCmdline: z.string(),
+  /** Current frequency of each CPU in MHz (cpufreq, else /proc/cpuinfo), comma-separated. */
+  cpuFrequencyMHz: z.string().nullable(),
+  /** Turbo/boost state (cpufreq boost, intel_pstate no_turbo), null when the machine does not say. */
+  cpuBoost: z.string().nullable(),
+  /** How busy the machine was when the run started. */
+  loadAtStart: loadStateSchema,
   cpuModel: z.string(),
   cpus: count,
   governor: z.string().nullable(),
@@ -235,7 +261,11 @@ export const environmentSchema = z.object({
   fusebenchVersion: z.string(),
   gitCommit: z.string().nullable(),
   mkfsErofsVersion: z.string().nullable(),
-  /** Anything else worth recording (fuse module parameters, libfuse version, ...). */
+  /**
+   * Anything else worth recording: fuse module parameters, versions of libraries and peer daemons
+   * (Debian packages, npm packages), and `fuseInit.SETUP.*`, the FUSE INIT parameters each FUSE
+   * setup negotiated as its transport reports them (null: not reported).
+   */
   facts: z.record(z.string(), factValue),
 });
 export type Environment = z.infer<typeof environmentSchema>;

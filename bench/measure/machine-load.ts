@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { MachineLoad } from '../../results/schema.js';
+import type { LoadState, MachineLoad } from '../../results/schema.js';
 
 /**
  * How busy the machine was around a repetition: the 1-minute load average and the pressure stall
@@ -50,5 +50,25 @@ export function loadDelta(before: LoadSnapshot, after: LoadSnapshot): MachineLoa
     cpuStallNs: stallNs('cpu'),
     ioStallNs: stallNs('io'),
     memoryStallNs: stallNs('memory'),
+  };
+}
+
+/** The `avg10=` of the `some` line of a /proc/pressure file (percent of the last 10 s). */
+export function someAvg10(text: string | null): number | null {
+  const average = text === null ? undefined : /^some .*\bavg10=([\d.]+)/m.exec(text)?.[1];
+  return average === undefined ? null : Number(average);
+}
+
+/** Load averages and pressure right now, for the environment of a run. */
+export function loadState(): LoadState {
+  const [load1 = 0, load5 = 0, load15 = 0] = (read('/proc/loadavg') ?? '').split(' ').map(Number);
+  const avg10 = (resource: Resource) => someAvg10(read(`/proc/pressure/${resource}`));
+  return {
+    load1,
+    load5,
+    load15,
+    cpuSomeAvg10: avg10('cpu'),
+    ioSomeAvg10: avg10('io'),
+    memorySomeAvg10: avg10('memory'),
   };
 }
