@@ -6,7 +6,7 @@ import { findSetup, floorDefinition } from '../runners/registry.js';
 import { findWorkload, plannedOpCount, type WorkloadPlan } from '../workloads/catalog.js';
 import { filesRead, verificationSample } from '../workloads/verify.js';
 import { describeStep, type PlanStep, planRun } from './plan.js';
-import type { RunOptions } from './run.js';
+import { autoDriverWorkloads, type RunOptions } from './run.js';
 
 /**
  * `fusebench run --dry-run`: the plan a run would carry out, step by step, and a rough estimate
@@ -90,7 +90,14 @@ export async function describeRunPlan(options: RunOptions): Promise<string> {
     const plan = workload.plan(dataset.manifest, options.seed);
     const reads = filesRead(plan);
     costs.set(name, {
-      driver: plan.driver === 'ops' ? (plan.needsNative ? 'native' : options.driver) : plan.driver,
+      driver:
+        plan.driver === 'ops'
+          ? plan.needsNative
+            ? 'native'
+            : options.driver === 'auto'
+              ? 'node'
+              : options.driver
+          : plan.driver,
       ops: plannedOpCount(plan),
       bytes: planBytes(plan, dataset.manifest),
       verifyBytes:
@@ -110,6 +117,10 @@ export async function describeRunPlan(options: RunOptions): Promise<string> {
     warmup: options.warmup,
     seed: options.seed,
     trace: options.trace,
+    driverChoice:
+      options.driver === 'auto'
+        ? autoDriverWorkloads(options.workloads.map((name) => findWorkload(name)!))
+        : [],
   });
   const width = String(steps.length).length;
   const lines = steps.map((step, index) => `${String(index + 1).padStart(width)}  ${describeStep(step)}`);

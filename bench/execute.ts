@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from '../datasets/manifest.js';
 import { errorMessage } from '../lib/errors.js';
@@ -8,7 +8,8 @@ import type { MountedSetup, Setup } from '../runners/setup.js';
 import { plannedOpCount, type Workload, type WorkloadPlan } from '../workloads/catalog.js';
 import { encodeOps } from '../workloads/ops.js';
 import { filesRead, verificationSample, verifyFiles } from '../workloads/verify.js';
-import type { OpsDriver } from './measure/clients.js';
+import { chooseDriver, type DriverChoice } from './driver-choice.js';
+import { NATIVE_DRIVER, type OpsDriver } from './measure/clients.js';
 import { type RepetitionWork, runRepetition } from './measure/repetition.js';
 import type { FuseTracer } from './measure/tracefs.js';
 import type { PlanStep } from './plan.js';
@@ -41,11 +42,18 @@ export interface ExecutionContext {
   tracer: FuseTracer | null;
   clientCpus: string | null;
   signal: AbortSignal;
+  /** Last warm-up time per operation, by workload then setup: what a driver choice reads. */
+  warmupNsPerOp: Map<string, Map<string, number>>;
+  /** Drivers chosen for cells ("workload cache"), overriding the workload's own. */
+  chosenDrivers: Map<string, OpsDriver>;
 }
+
+export const cellKey = (workload: string, cache: string) => `${workload} ${cache}`;
 
 export type StepOutcome =
   | { kind: 'done' }
   | { kind: 'measured'; repetition: Repetition; traceOverruns: number }
+  | { kind: 'driver-chosen'; choice: DriverChoice }
   /** A remount that left some setups unmounted: their cells cannot go on. */
   | { kind: 'remount-failed'; failures: Array<{ setup: string; reason: string }> };
 
@@ -94,6 +102,16 @@ export async function executeStep(step: PlanStep, context: ExecutionContext): Pr
   switch (step.kind) {
     case 'complete':
       return { kind: 'done' };
+    case 'choose-driver': {
+      const floor = [...context.setups.values()].find((active) => active.setup.kind === 'floor');
+      const choice = chooseDriver(
+        context.warmupNsPerOp.get(step.workload) ?? new Map(),
+        floor?.setup.name ?? '',
+        existsSync(NATIVE_DRIVER),
+      );
+      context.chosenDrivers.set(cellKey(step.workload, step.cache), choice.driver);
+      return { kind: 'driver-chosen', choice };
+    }
     case 'remount': {
       const measured = [...context.setups].filter(([, active]) => active.setup.kind !== 'floor');
       // All at once, and all settle before anything else happens: no mount is left in progress.
@@ -115,16 +133,26 @@ export async function executeStep(step: PlanStep, context: ExecutionContext): Pr
       const prepared = lookup(context.workloads, step.workload, 'workload');
       const traced = step.kind === 'repetition' && step.traced;
       if (step.kind === 'repetition' && step.dropCaches) await dropKernelCaches();
+      const chosen = context.chosenDrivers.get(cellKey(step.workload, step.cache));
+      const work =
+        chosen && prepared.work.driver !== 'shell' && prepared.work.driver !== 'fio'
+          ? { ...prepared.work, driver: chosen }
+          : prepared.work;
       const { repetition, traceOverruns } = await runRepetition({
         target: active.mounted,
-        work: prepared.work,
+        work,
         index: step.index,
         workDir: prepared.workDir,
         clientCpus: context.clientCpus,
         signal: context.signal,
         tracer: traced ? context.tracer : null,
       });
-      if (step.kind === 'warmup') return { kind: 'done' };
+      if (step.kind === 'warmup') {
+        const perWorkload = context.warmupNsPerOp.get(step.workload) ?? new Map<string, number>();
+        perWorkload.set(step.setup, repetition.wallNs / Math.max(1, repetition.opCount));
+        context.warmupNsPerOp.set(step.workload, perWorkload);
+        return { kind: 'done' };
+      }
       if (prepared.reads.length > 0) {
         // Outside the timed section; the same sample for every setup in a round.
         const sample = verificationSample(

@@ -16,7 +16,8 @@ import type { SetupKind } from '../runners/setup.js';
  *   kept out of the timed ones), after a remount when cold;
  * - then the cell is complete: its measurements are built and saved.
  * The floor (the op streams on tmpfs, warm by definition) is one more setup in the rounds of the
- * workload's first cache state, with its own warm-up before them, and is never traced.
+ * workload's first cache state, with its own warm-up before them, and is never traced. Warm cells
+ * of workloads named in `driverChoice` choose their driver between the warm-up and the rounds.
  */
 
 export interface PlannedSetup {
@@ -33,11 +34,18 @@ export interface PlanInput {
   warmup: number;
   seed: number;
   trace: boolean;
+  /**
+   * Workloads whose warm cell chooses its client driver after the warm-up, from how close the
+   * setups' warm-up came to the floor's (bench/driver-choice.ts). Needs the floor and a warm-up.
+   */
+  driverChoice: readonly string[];
 }
 
 export type PlanStep =
   /** An unrecorded repetition that fills the caches. */
   | { kind: 'warmup'; workload: string; cache: CacheState; setup: string; index: number }
+  /** Pick the driver of the cell's recorded repetitions from its warm-up figures. */
+  | { kind: 'choose-driver'; workload: string; cache: CacheState }
   /** Unmount and mount every measured setup again, so no daemon or mount keeps a cache. */
   | { kind: 'remount'; workload: string; cache: CacheState; round: number }
   /** A recorded repetition of one setup. */
@@ -68,6 +76,9 @@ export function planRun(input: PlanInput): PlanStep[] {
       const warmed = cold ? withFloor : [...measured, ...withFloor];
       for (let index = 0; index < input.warmup; index++)
         for (const setup of warmed) steps.push({ kind: 'warmup', workload, cache, setup: setup.name, index });
+      // The floor's warm-up figures decide; with the floor in this cell, its repetitions follow the choice too.
+      if (!cold && input.warmup > 0 && withFloor.length > 0 && input.driverChoice.includes(workload))
+        steps.push({ kind: 'choose-driver', workload, cache });
       for (let round = 0; round < input.repetitions; round++) {
         if (cold) steps.push({ kind: 'remount', workload, cache, round });
         for (const setup of random.shuffled([...measured, ...withFloor])) {
@@ -111,6 +122,8 @@ export function describeStep(step: PlanStep): string {
   switch (step.kind) {
     case 'warmup':
       return `${step.workload} ${step.cache} ${step.setup} warm-up ${step.index + 1}`;
+    case 'choose-driver':
+      return `${step.workload} ${step.cache} choose the driver from the warm-up (native when within 2× of the floor)`;
     case 'remount':
       return `${step.workload} ${step.cache} remount every setup (round ${step.round + 1})`;
     case 'repetition':

@@ -28,6 +28,8 @@ const key = (workload: string, cache: CacheState, setup: string) => `${workload}
 
 export class ResultBuilder {
   readonly #pending = new Map<string, PendingCell>();
+  /** Drivers chosen automatically, by "workload cache". */
+  readonly #drivers = new Map<string, { driver: string; reason: string }>();
 
   constructor(
     readonly result: ResultFile,
@@ -68,6 +70,11 @@ export class ResultBuilder {
     cell.failure ??= reason;
   }
 
+  /** The cell's repetitions ran with `driver`, chosen for `reason` (recorded with its measurements). */
+  chooseDriver(workload: string, cache: CacheState, driver: string, reason: string): void {
+    this.#drivers.set(`${workload} ${cache}`, { driver, reason });
+  }
+
   hasFailed(workload: string, cache: CacheState, setup: string): boolean {
     return this.#pending.get(key(workload, cache, setup))?.failure != null;
   }
@@ -79,7 +86,9 @@ export class ResultBuilder {
     setups: readonly string[],
     destination: 'floor' | 'measurements',
   ): Measurement[] {
-    const { workload, driver, plannedOps } = cellWorkload;
+    const { workload, plannedOps } = cellWorkload;
+    const chosen = this.#drivers.get(`${workload.name} ${cache}`);
+    const driver = chosen?.driver ?? cellWorkload.driver;
     const bases = setups.map((setup) => {
       const cell = this.#cell(workload.name, cache, setup);
       this.#pending.delete(key(workload.name, cache, setup));
@@ -99,6 +108,7 @@ export class ResultBuilder {
           params: workload.params,
           cache,
           driver,
+          driverChoice: chosen?.reason ?? null,
           status,
           reason,
           repetitions: cell.repetitions,

@@ -8,7 +8,7 @@ import { RESULT_SCHEMA_VERSION } from '../results/schema.js';
 import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup.js';
 import { findSetup, floorDefinition } from '../runners/registry.js';
 import type { SetupContext } from '../runners/setup.js';
-import { findWorkload } from '../workloads/catalog.js';
+import { findWorkload, type Workload } from '../workloads/catalog.js';
 import { captureEnvironment, fuseInitFacts } from './environment.js';
 import {
   type ActiveSetup,
@@ -38,7 +38,8 @@ export interface RunOptions {
   repetitions: number;
   warmup: number;
   seed: number;
-  driver: OpsDriver;
+  /** auto: node, and native for warm metadata cells near the floor (bench/driver-choice.ts). */
+  driver: OpsDriver | 'auto';
   trace: boolean;
   floor: boolean;
   dataset: DatasetSource;
@@ -157,7 +158,7 @@ export async function runBenchmark(
         prepareWorkload(
           workload,
           workload.plan(dataset.manifest, options.seed),
-          options.driver,
+          options.driver === 'auto' ? 'node' : options.driver,
           join(runDir, 'work', workload.name),
         ),
       ]),
@@ -170,6 +171,7 @@ export async function runBenchmark(
       warmup: options.warmup,
       seed: options.seed,
       trace: tracer !== null,
+      driverChoice: options.driver === 'auto' ? autoDriverWorkloads(workloads) : [],
     });
     const execution: ExecutionContext = {
       setups: active,
@@ -179,6 +181,8 @@ export async function runBenchmark(
       tracer,
       clientCpus: options.clientCpus,
       signal,
+      warmupNsPerOp: new Map(),
+      chosenDrivers: new Map(),
     };
     const total = steps.filter(runsClient).length;
     let done = 0;
@@ -214,6 +218,11 @@ export async function runBenchmark(
     builder.save();
   }
   return result;
+}
+
+/** Workloads whose warm cells may switch to the native driver: metadata op streams Node can replay. */
+export function autoDriverWorkloads(workloads: readonly Workload[]): string[] {
+  return workloads.filter((workload) => workload.category === 'metadata').map((workload) => workload.name);
 }
 
 function stepLabel(step: PlanStep): { setup: string; workload: string; cache: string; repetition: string } {
@@ -265,7 +274,7 @@ async function runStep(
   try {
     outcome = await executeStep(step, execution);
   } catch (error) {
-    if (execution.signal.aborted || step.kind === 'remount') throw error;
+    if (execution.signal.aborted || (step.kind !== 'warmup' && step.kind !== 'repetition')) throw error;
     const reason = `${step.kind === 'warmup' ? 'warm-up' : `repetition ${step.index + 1}`} failed: ${errorMessage(error)}`;
     builder.fail(step.workload, step.cache, step.setup, reason);
     progress.note(`${step.workload} ${step.cache} ${step.setup}: ${reason}`);
@@ -273,6 +282,11 @@ async function runStep(
   }
   if (outcome.kind === 'measured' && step.kind === 'repetition')
     builder.addRepetition(step.workload, step.cache, step.setup, outcome.repetition, outcome.traceOverruns);
+  if (outcome.kind === 'driver-chosen' && step.kind === 'choose-driver') {
+    builder.chooseDriver(step.workload, step.cache, outcome.choice.driver, outcome.choice.reason);
+    if (outcome.choice.driver === 'native')
+      progress.note(`${step.workload} ${step.cache}: ${outcome.choice.reason}`);
+  }
   if (outcome.kind === 'remount-failed')
     for (const failure of outcome.failures) {
       builder.fail(step.workload, step.cache, failure.setup, `remount failed: ${failure.reason}`);

@@ -196,6 +196,8 @@ export const measurementSchema = z.object({
   cache: cacheStateSchema,
   /** Which client executed the op stream (node, native, fio, shell). */
   driver: z.string(),
+  /** Why `--driver auto` chose this driver for the cell; null when the driver was not chosen. */
+  driverChoice: z.string().nullable(),
   /**
    * ok; failed: the setup could not be measured (unavailable, mount or client failure);
    * invalid: the setup returned bytes that differ from the dataset. `reason` says why.

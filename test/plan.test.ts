@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { chooseDriver } from '../bench/driver-choice.js';
 import { type PlanInput, type PlanStep, planRun } from '../bench/plan.js';
 import type { CacheState } from '../results/schema.js';
 
@@ -25,6 +26,7 @@ const input = (overrides: Partial<PlanInput> = {}): PlanInput => ({
   warmup: 2,
   seed: 1,
   trace: true,
+  driverChoice: [],
   ...overrides,
 });
 
@@ -185,10 +187,78 @@ describe('run plan', () => {
     }
   });
 
+  it('chooses the driver of a warm cell after its warm-up and before its first repetition, nowhere else', () => {
+    const steps = planRun(input({ driverChoice: ['stat-all'] }));
+    const choices = steps.filter((step) => step.kind === 'choose-driver');
+    assert.deepEqual(choices, [{ kind: 'choose-driver', workload: 'stat-all', cache: 'warm' }]);
+    const at = steps.indexOf(choices[0]!);
+    const cell = steps
+      .map((step, index) => ({ step, index }))
+      .filter(
+        ({ step }) => step.workload === 'stat-all' && step.kind !== 'complete' && step.cache === 'warm',
+      );
+    assert.ok(cell.filter(({ step }) => step.kind === 'warmup').every(({ index }) => index < at));
+    assert.ok(cell.filter(({ step }) => step.kind === 'repetition').every(({ index }) => index > at));
+    // No floor or no warm-up: nothing to compare with, so no choice.
+    assert.equal(
+      planRun(input({ driverChoice: ['stat-all'], warmup: 0 })).filter((s) => s.kind === 'choose-driver')
+        .length,
+      0,
+    );
+    const noFloor = SETUPS.filter((setup) => setup.kind !== 'floor');
+    assert.equal(
+      planRun(input({ driverChoice: ['stat-all'], setups: noFloor })).filter(
+        (s) => s.kind === 'choose-driver',
+      ).length,
+      0,
+    );
+  });
+
   it('plans no traced repetition without tracing, and no floor step without a floor', () => {
     const steps = planRun(input({ trace: false, setups: SETUPS.filter((setup) => setup.kind !== 'floor') }));
     assert.ok(repetitions(steps).every((step) => !step.traced));
     assert.ok(steps.every((step) => !('setup' in step) || step.setup !== 'floor'));
     assert.ok(steps.every((step) => step.kind !== 'complete' || !step.setups.includes('floor')));
+  });
+});
+
+describe('automatic driver choice', () => {
+  const warmups = (entries: Array<[string, number]>) => new Map(entries);
+  it("switches to native when a setup's warm-up is within 2× of the floor", () => {
+    const choice = chooseDriver(
+      warmups([
+        ['floor', 3000],
+        ['kernel-erofs', 4500],
+        ['fuse-erofs-ts', 30000],
+      ]),
+      'floor',
+      true,
+    );
+    assert.equal(choice.driver, 'native');
+    assert.match(choice.reason, /kernel-erofs's warm-up was 1\.50× the floor's/);
+  });
+  it('keeps node when every setup is well above the floor, or when native is not built', () => {
+    assert.equal(
+      chooseDriver(
+        warmups([
+          ['floor', 3000],
+          ['kernel-erofs', 6100],
+        ]),
+        'floor',
+        true,
+      ).driver,
+      'node',
+    );
+    const unbuilt = chooseDriver(
+      warmups([
+        ['floor', 3000],
+        ['kernel-erofs', 3100],
+      ]),
+      'floor',
+      false,
+    );
+    assert.equal(unbuilt.driver, 'node');
+    assert.match(unbuilt.reason, /not built/);
+    assert.equal(chooseDriver(warmups([['kernel-erofs', 3100]]), 'floor', true).driver, 'node');
   });
 });

@@ -36,7 +36,8 @@ const usage = `run [--profile quick|tiny|full] [options]
     --repetitions N         timed repetitions per setup × workload × cache state
     --warmup N              untimed warm repetitions before the timed ones
     --seed N                seed of the dataset and of every op stream (default 1)
-    --driver node|native    client driver for op streams (default node; native has lower overhead)
+    --driver auto|node|native  client driver for op streams (default auto: node, and native for
+                            warm metadata cells whose warm-up came within 2× of the floor)
     --no-trace              do not trace FUSE requests (no extra traced repetition)
     --no-floor              do not measure the tmpfs floor
   dataset and image
@@ -145,7 +146,7 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' | 
     repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions),
     warmup: Math.floor(parseNumberFlag('--warmup', values.warmup, profile.warmup)),
     seed,
-    driver: oneOf('--driver', values.driver, ['node', 'native'] as const, 'node'),
+    driver: oneOf('--driver', values.driver, ['auto', 'node', 'native'] as const, 'auto'),
     trace: !values['no-trace'],
     floor: !values['no-floor'],
     dataset:
