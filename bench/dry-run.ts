@@ -29,8 +29,9 @@ const COST = {
 
 function planBytes(plan: WorkloadPlan, manifest: Manifest): number {
   const sizes = new Map(manifest.entries.map((entry) => [entry.path, entry.size]));
-  // fio and shell commands: their files read once each (fio's random reads are about that much).
-  if (plan.driver !== 'ops') return plan.reads.reduce((sum, path) => sum + (sizes.get(path) ?? 0), 0);
+  if (plan.driver === 'fio') return plan.bytes;
+  // Shell commands read their files once each.
+  if (plan.driver === 'shell') return plan.reads.reduce((sum, path) => sum + (sizes.get(path) ?? 0), 0);
   let bytes = 0;
   for (const stream of plan.streams)
     for (const op of stream) {
@@ -84,6 +85,11 @@ export async function describeRunPlan(options: RunOptions): Promise<string> {
   if (options.floor) setups.push({ name: floorDefinition.name, kind: floorDefinition.kind });
   const dataset = await prepareDataset(options.dataset, options.image, options.cacheDir);
   const costs = new Map<string, WorkloadCost>();
+  const autoDriver = new Set(
+    options.driver === 'auto'
+      ? autoDriverWorkloads(options.workloads.map((name) => findWorkload(name)!))
+      : [],
+  );
   for (const name of options.workloads) {
     const workload = findWorkload(name);
     if (!workload) throw new FatalError(`unknown workload '${name}'`);
@@ -117,10 +123,7 @@ export async function describeRunPlan(options: RunOptions): Promise<string> {
     warmup: options.warmup,
     seed: options.seed,
     trace: options.trace,
-    driverChoice:
-      options.driver === 'auto'
-        ? autoDriverWorkloads(options.workloads.map((name) => findWorkload(name)!))
-        : [],
+    driverChoice: [...autoDriver],
   });
   const width = String(steps.length).length;
   const lines = steps.map((step, index) => `${String(index + 1).padStart(width)}  ${describeStep(step)}`);
@@ -130,7 +133,10 @@ export async function describeRunPlan(options: RunOptions): Promise<string> {
     `plan of fusebench run: dataset ${dataset.name}, ${setups.map((setup) => setup.name).join(', ')}; seed ${options.seed}`,
     ...options.workloads.map((name) => {
       const cost = costs.get(name)!;
-      return `  ${name}: ${cost.ops} operations${cost.bytes > 0 ? `, ${cost.bytes} bytes` : ''} per repetition (${cost.driver} driver)`;
+      const driver = autoDriver.has(name)
+        ? 'node driver; native for the warm cell if near the floor'
+        : `${cost.driver} driver`;
+      return `  ${name}: ${cost.ops} operations${cost.bytes > 0 ? `, ${cost.bytes} bytes` : ''} per repetition (${driver})`;
     }),
     '',
   );

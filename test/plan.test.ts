@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { chooseDriver } from '../bench/driver-choice.js';
 import { type PlanInput, type PlanStep, planRun } from '../bench/plan.js';
 import type { CacheState } from '../results/schema.js';
+import { fusebench } from './helpers/cli.js';
 
 /**
  * The run plan, checked without root or mounts (as hyperfine tests its scheduler with a mock
@@ -260,5 +264,35 @@ describe('automatic driver choice', () => {
     assert.equal(unbuilt.driver, 'node');
     assert.match(unbuilt.reason, /not built/);
     assert.equal(chooseDriver(warmups([['kernel-erofs', 3100]]), 'floor', true).driver, 'node');
+  });
+});
+
+describe('fusebench run --dry-run', () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'fusebench-dry-run-'));
+  after(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+  it('prints every step of the plan and an estimate, and mounts nothing', async () => {
+    const args = ['run', '--dry-run', '--profile', 'tiny', '--workloads', 'stat-all,read-small'];
+    const run = await fusebench([...args, '--repetitions', '2', '--cache-dir', cacheDir]);
+    assert.equal(run.exitCode, 0, String(run.stderr));
+    const out = String(run.stdout);
+    assert.match(
+      out,
+      /^plan of fusebench run: dataset tiny-s1, kernel-erofs, fuse-erofs-ts, fuse-passthrough-ts, native, floor/,
+    );
+    assert.match(out, /stat-all warm choose the driver from the warm-up/);
+    assert.match(out, /read-small cold fuse-erofs-ts traced after drop_caches/);
+    const steps = out.split('\n').filter((line) => /^\s*\d+ {2}/.test(line));
+    const summary = /(\d+) steps: (\d+) warm-ups, (\d+) recorded repetitions/.exec(out);
+    assert.ok(summary, out.slice(-500));
+    assert.equal(steps.length, Number(summary[1]));
+    // 2 workloads × (warm: 5 setups × 2 + 2 traced; cold: 4 × 2 + 2 traced)
+    assert.equal(Number(summary[3]), 2 * (5 * 2 + 2 + 4 * 2 + 2));
+    assert.match(out, /estimated time: about \d+(m\d\ds|s)/);
+    // Other runs may mount meanwhile on a shared machine: only this dataset's image must not be.
+    assert.ok(
+      !readFileSync('/proc/self/mounts', 'utf8').includes(cacheDir),
+      'nothing of the dataset is mounted',
+    );
   });
 });

@@ -37,6 +37,8 @@ export type WorkloadPlan =
       job: string[];
       /** The I/Os the job performs, checked against fio's own count. */
       opCount: number;
+      /** The bytes those I/Os read. */
+      bytes: number;
       /** The files it reads. */
       reads: string[];
     };
@@ -409,6 +411,7 @@ const fioReads: Workload[] = [
           `--randseed=${seed}`,
         ],
         opCount: FIO_RANDOM_READS,
+        bytes: FIO_RANDOM_READS * 4 * KiB,
         reads: [file.path],
       };
     },
@@ -426,6 +429,7 @@ const fioReads: Workload[] = [
         driver: 'fio',
         job: [`--filename=${fioFilename(file.path)}`, '--rw=read', '--bs=128k'],
         opCount: Math.ceil(file.size / (128 * KiB)),
+        bytes: file.size,
         reads: [file.path],
       };
     },
