@@ -22,6 +22,7 @@ import { FuseTracer } from './measure/tracefs.js';
 import { type PlanStep, planRun } from './plan.js';
 import type { Progress } from './progress.js';
 import { ResultBuilder } from './result-builder.js';
+import { BUSY_CPU_STALL } from './summarize.js';
 
 /**
  * A run: dataset → setups (all mounted at once) → the plan (bench/plan.ts: shuffled rounds,
@@ -115,6 +116,11 @@ export async function runBenchmark(
     options.fuse.kernelCache && !options.fuse.directIo,
   );
   const { result } = builder;
+  const start = environment.loadAtStart;
+  if ((start.cpuSomeAvg10 ?? 0) > BUSY_CPU_STALL * 100 || start.load1 > environment.cpus)
+    result.warnings.push(
+      `busy machine: at the start, load ${start.load1} on ${environment.cpus} CPUs, tasks waiting for a CPU ${start.cpuSomeAvg10 ?? '?'}% of the last 10 s`,
+    );
   builder.save();
 
   const context: SetupContext = {
