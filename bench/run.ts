@@ -192,17 +192,11 @@ export async function runBenchmark(
     };
     const total = steps.filter(runsClient).length;
     let done = 0;
+    const unmountedNames = unmounted.map((record) => record.name);
     for (const step of steps) {
       if (signal.aborted) break;
-      await runStep(
-        step,
-        execution,
-        builder,
-        progress,
-        unmounted.map((record) => record.name),
-      );
-      if (runsClient(step)) done++;
-      if (runsClient(step)) progress.step({ done, total, ...stepLabel(step) });
+      if (runsClient(step)) progress.step({ done: done++, total, ...stepLabel(step) });
+      await runStep(step, execution, builder, progress, unmountedNames);
     }
     const unsound = [...result.floor, ...result.measurements].filter(
       (measurement) => measurement.status !== 'ok',

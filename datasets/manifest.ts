@@ -49,20 +49,30 @@ function typeOf(mode: number): ManifestType {
   }
 }
 
-/** Feeds the file's bytes to the tree's hash and returns the file's own sha256. */
-function hashFile(path: string, hash: ReturnType<typeof createHash>, buffer: Buffer): string {
-  const own = createHash('sha256');
+/** Reads a file from start to end through `buffer`, handing each chunk to `use`; returns its size. */
+export function readChunks(path: string, buffer: Buffer, use: (chunk: Buffer) => void): number {
+  let size = 0;
   const fd = openSync(path, 'r');
   try {
     for (;;) {
       const read = readSync(fd, buffer, 0, buffer.length, null);
       if (read === 0) break;
-      hash.update(buffer.subarray(0, read));
-      own.update(buffer.subarray(0, read));
+      use(buffer.subarray(0, read));
+      size += read;
     }
   } finally {
     closeSync(fd);
   }
+  return size;
+}
+
+/** Feeds the file's bytes to the tree's hash and returns the file's own sha256. */
+function hashFile(path: string, hash: ReturnType<typeof createHash>, buffer: Buffer): string {
+  const own = createHash('sha256');
+  readChunks(path, buffer, (chunk) => {
+    hash.update(chunk);
+    own.update(chunk);
+  });
   return own.digest('hex');
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Manifest } from '../datasets/manifest.js';
+import type { Manifest, ManifestEntry } from '../datasets/manifest.js';
 import { findWorkload, workloads } from '../workloads/catalog.js';
 import { decodeOps, encodeOps, type Op } from '../workloads/ops.js';
 
@@ -21,24 +21,16 @@ function manifest(): Manifest {
       sha256: null,
     });
   }
-  entries.push({
-    path: 'big',
+  // One inode under two names.
+  const big: Omit<ManifestEntry, 'path'> = {
     type: 'file',
     size: 8 * 1024 * 1024,
     ino: 100,
     nlink: 2,
     xattrNames: [],
     sha256: null,
-  });
-  entries.push({
-    path: 'big-link',
-    type: 'file',
-    size: 8 * 1024 * 1024,
-    ino: 100,
-    nlink: 2,
-    xattrNames: [],
-    sha256: null,
-  });
+  };
+  entries.push({ path: 'big', ...big }, { path: 'big-link', ...big });
   entries.push({ path: 'link', type: 'symlink', size: 0, ino: 101, nlink: 1, xattrNames: [], sha256: null });
   return { entries, contentHash: 'x', files: 52, dirs: 2, symlinks: 1, bytes: 0 };
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Manifest, ManifestEntry } from '../datasets/manifest.js';
+import { type Manifest, type ManifestEntry, readChunks } from '../datasets/manifest.js';
 import { errorMessage } from '../lib/errors.js';
 import { SeededRandom } from '../lib/random.js';
 import type { Verification } from '../results/schema.js';
@@ -56,18 +55,7 @@ export function verificationSample(
 
 function sha256Of(path: string, buffer: Buffer): { sha256: string; size: number } {
   const hash = createHash('sha256');
-  let size = 0;
-  const fd = openSync(path, 'r');
-  try {
-    for (;;) {
-      const read = readSync(fd, buffer, 0, buffer.length, null);
-      if (read === 0) break;
-      hash.update(buffer.subarray(0, read));
-      size += read;
-    }
-  } finally {
-    closeSync(fd);
-  }
+  const size = readChunks(path, buffer, (chunk) => hash.update(chunk));
   return { sha256: hash.digest('hex'), size };
 }
 
