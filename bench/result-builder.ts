@@ -135,7 +135,7 @@ export class ResultBuilder {
     );
     if (counts.size > 1)
       this.result.warnings.push(
-        `${workload.name} ${cache}: op counts differ across setups (${[...counts].join(', ')}): not the same op stream`,
+        `op counts differ across setups: ${workload.name} ${cache} performed ${[...counts].join(', ')} operations per repetition`,
       );
     this.result[destination].push(...measurements);
     this.save();

@@ -138,7 +138,7 @@ export async function runBenchmark(
     for (const record of result.setups)
       if (record.kind === 'fuse' && record.status === 'ok' && record.facts.initFlags === undefined)
         result.warnings.push(
-          `${record.name}: its transport (${record.facts.transport ?? 'unknown'}) does not report the negotiated FUSE INIT flags, max_pages and max_readahead`,
+          `FUSE INIT not reported: ${record.name}'s transport (${record.facts.transport ?? 'unknown'}) does not say which INIT flags, max_pages and max_readahead were negotiated`,
         );
     builder.save();
     if (active.size === 0) throw new FatalError('no setup could be mounted');
@@ -201,10 +201,6 @@ export async function runBenchmark(
     const unsound = [...result.floor, ...result.measurements].filter(
       (measurement) => measurement.status !== 'ok',
     );
-    for (const measurement of unsound)
-      result.warnings.push(
-        `${measurement.workload} ${measurement.cache} ${measurement.setup} ${measurement.status.toUpperCase()}: ${measurement.reason}`,
-      );
     result.status = signal.aborted ? 'interrupted' : unsound.length > 0 ? 'failed' : 'complete';
   } catch (error) {
     result.status = signal.aborted ? 'interrupted' : 'failed';
