@@ -33,7 +33,7 @@ export const latencySchema = z
     p90Ns: nanoseconds,
     p99Ns: nanoseconds,
     p999Ns: nanoseconds,
-    /** Every sample, log-linear buckets; null when the driver reports only percentiles (fio). */
+    /** Every sample in log-linear buckets (fio: rebuilt from fio's own, coarser, bins); null when unknown. */
     histogram: encodedHistogramSchema.nullable(),
   })
   .superRefine((latency, context) => {
