@@ -49,7 +49,7 @@ export function summarize(metric: Metric, repetitions: readonly Repetition[]): S
   };
 }
 
-/** Share of a repetition's wall time some task waited for a CPU above which the machine counts as busy. */
+/** Share of a repetition's time some task waited for a CPU above which the machine counts as busy. */
 export const BUSY_CPU_STALL = 0.25;
 
 /** What the engine knows of a cell beyond its repetitions. */
@@ -108,11 +108,10 @@ export function measurementWarnings(
       if (performed !== context.plannedOps)
         warnings.push(`op count: performed ${performed} operations, the plan has ${context.plannedOps}`);
   }
-  const busy = measurement.repetitions.filter(
-    (repetition) => (repetition.machine.cpuStallNs ?? 0) > BUSY_CPU_STALL * repetition.wallNs,
-  );
+  const stallShare = ({ machine }: Repetition) => (machine.cpuStallNs ?? 0) / Math.max(1, machine.intervalNs);
+  const busy = measurement.repetitions.filter((repetition) => stallShare(repetition) > BUSY_CPU_STALL);
   if (busy.length > 0) {
-    const worst = Math.max(...busy.map((repetition) => repetition.machine.cpuStallNs! / repetition.wallNs));
+    const worst = Math.max(...busy.map(stallShare));
     warnings.push(
       `busy machine: tasks waited for a CPU during more than ${BUSY_CPU_STALL * 100}% of ${busy.length} repetition${busy.length > 1 ? 's' : ''} (worst ${(worst * 100).toFixed(0)}%, load ${Math.max(...busy.map((r) => r.machine.load1Before)).toFixed(1)})`,
     );

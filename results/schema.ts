@@ -94,6 +94,8 @@ export type FuseOpcodeStats = z.infer<typeof fuseOpcodeSchema>;
 
 /** How busy the machine was around one repetition (bench/measure/machine-load.ts). */
 export const machineLoadSchema = z.object({
+  /** Time between the two snapshots (the measured section and the client handshake around it). */
+  intervalNs: nanoseconds,
   /** 1-minute load average right before and right after. */
   load1Before: z.number().nonnegative(),
   load1After: z.number().nonnegative(),

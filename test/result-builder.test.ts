@@ -90,7 +90,7 @@ describe('result builder', () => {
   it('warns about a busy machine and a warm cell that sent READs, grouped by kind for the summary', () => {
     const { builder: b } = builder('machine');
     const busy = repetition();
-    busy.machine = { ...busy.machine, cpuStallNs: busy.wallNs * 0.6, load1Before: 5.5 };
+    busy.machine = { ...busy.machine, cpuStallNs: busy.machine.intervalNs * 0.6, load1Before: 5.5 };
     b.addRepetition('randread-4k', 'warm', 'fuse-erofs-ts', busy, 0);
     b.addRepetition(
       'randread-4k',

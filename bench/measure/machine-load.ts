@@ -11,6 +11,8 @@ const RESOURCES = ['cpu', 'io', 'memory'] as const;
 type Resource = (typeof RESOURCES)[number];
 
 export interface LoadSnapshot {
+  /** process.hrtime.bigint() when taken. */
+  takenNs: bigint;
   load1: number;
   /** Cumulative "some" stall per resource (µs), or null without PSI (CONFIG_PSI off or psi=0). */
   stallUs: Record<Resource, number | null>;
@@ -35,7 +37,7 @@ export function snapshotLoad(): LoadSnapshot {
   const stallUs = Object.fromEntries(
     RESOURCES.map((resource) => [resource, someStallUs(read(`/proc/pressure/${resource}`))]),
   ) as Record<Resource, number | null>;
-  return { load1, stallUs };
+  return { takenNs: process.hrtime.bigint(), load1, stallUs };
 }
 
 export function loadDelta(before: LoadSnapshot, after: LoadSnapshot): MachineLoad {
@@ -45,6 +47,7 @@ export function loadDelta(before: LoadSnapshot, after: LoadSnapshot): MachineLoa
     return from === null || to === null ? null : Math.max(0, to - from) * 1000;
   };
   return {
+    intervalNs: Number(after.takenNs - before.takenNs),
     load1Before: before.load1,
     load1After: after.load1,
     cpuStallNs: stallNs('cpu'),

@@ -247,7 +247,14 @@ function repetition(
           )
         : null,
     vmstat: { pgpgin: cache === 'cold' ? ops * 4 : 0, pgmajfault: 0 },
-    machine: { load1Before: 0.4, load1After: 0.9, cpuStallNs: 0, ioStallNs: 0, memoryStallNs: 0 },
+    machine: {
+      intervalNs: wallNs + 2_000_000,
+      load1Before: 0.4,
+      load1After: 0.9,
+      cpuStallNs: 0,
+      ioStallNs: 0,
+      memoryStallNs: 0,
+    },
     verified: workload.bytesPerOp > 0 ? { files: 1, bytes: 64 * MiB, wrong: [] } : null,
   };
 }
