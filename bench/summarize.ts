@@ -136,17 +136,19 @@ export function measurementWarnings(
     (sum, repetition) => sum + Object.values(repetition.errors).reduce((a, b) => a + b, 0),
     0,
   );
-  if (failed > 0) warnings.push(`${failed} operations failed unexpectedly`);
+  if (failed > 0) warnings.push(`failed operations: ${failed} operations failed unexpectedly`);
   const exited = measurement.repetitions.reduce(
     (sum, repetition) => sum + (repetition.daemon?.threadsExited ?? 0),
     0,
   );
   if (exited > 0)
     warnings.push(
-      `${exited} daemon threads exited during repetitions: daemon context switches are a lower bound`,
+      `daemon threads exited: ${exited} during repetitions, so daemon context switches are a lower bound`,
     );
   if (traceOverruns > 0)
-    warnings.push(`the trace buffer dropped ${traceOverruns} events: FUSE request counts are a lower bound`);
+    warnings.push(
+      `trace events dropped: the trace buffer lost ${traceOverruns}, so FUSE request counts are a lower bound`,
+    );
   if (floor && floor.summary.value.n > 0 && floor.driver === measurement.driver) {
     const ratio =
       metric.better === 'lower'
