@@ -101,6 +101,7 @@ function lookup<T>(map: ReadonlyMap<string, T>, name: string, what: string): T {
 export async function executeStep(step: PlanStep, context: ExecutionContext): Promise<StepOutcome> {
   switch (step.kind) {
     case 'complete':
+      // Building the cell's measurements is the result builder's business: nothing runs.
       return { kind: 'done' };
     case 'choose-driver': {
       const floor = [...context.setups.values()].find((active) => active.setup.kind === 'floor');

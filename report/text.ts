@@ -108,11 +108,9 @@ export function renderSummaryLines(model: ReportModel): string[] {
       ...wrap(`${warnings} warning${warnings === 1 ? '' : 's'} by kind (every one is in the result file):`),
     );
     for (const group of groups) {
-      const cells =
-        group.cells.length === 0
-          ? group.example
-          : `${group.cells.slice(0, WARNING_CELLS).join(', ')}${group.cells.length > WARNING_CELLS ? `, and ${group.cells.length - WARNING_CELLS} more` : ''}`;
-      lines.push(...wrap(`- ${group.count} × ${group.kind}: ${cells}`, TEXT_WIDTH, '  '));
+      const named = [...group.details, ...group.cells];
+      const shown = `${named.slice(0, WARNING_CELLS).join('; ')}${named.length > WARNING_CELLS ? `; and ${named.length - WARNING_CELLS} more` : ''}`;
+      lines.push(...wrap(`- ${group.count} × ${group.kind}: ${shown}`, TEXT_WIDTH, '  '));
     }
   }
   return lines;

@@ -10,10 +10,10 @@ import type { ResultFile } from './schema.js';
 export interface WarningGroup {
   kind: string;
   count: number;
-  /** "workload cache setup" of every measurement with this kind of warning; empty for run warnings. */
+  /** "workload cache setup" of every measurement with this kind of warning. */
   cells: string[];
-  /** The first warning of the kind, whole, as an example. */
-  example: string;
+  /** What each run-level warning of this kind says after its kind. */
+  details: string[];
 }
 
 export function warningKind(warning: string): string {
@@ -28,11 +28,12 @@ export function groupWarnings(result: ResultFile): WarningGroup[] {
     const kind = warningKind(warning);
     let group = groups.get(kind);
     if (!group) {
-      group = { kind, count: 0, cells: [], example: cell ? `${cell}: ${warning}` : warning };
+      group = { kind, count: 0, cells: [], details: [] };
       groups.set(kind, group);
     }
     group.count++;
     if (cell) group.cells.push(cell);
+    else group.details.push(warning.slice(warning.indexOf(':') + 1).trim() || warning);
   };
   for (const warning of result.warnings) add(warning, null);
   for (const setup of result.setups)
