@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { mkfsErofsVersion } from '../datasets/image.js';
 import type { Fact } from '../fuse/transport.js';
-import { debianPackageVersion } from '../lib/packages.js';
+import { debianPackageVersions } from '../lib/packages.js';
 import type { Environment, SetupRecord } from '../results/schema.js';
 import { calibrateNodeClient } from './calibrate.js';
 import { loadState } from './measure/machine-load.js';
@@ -99,8 +99,7 @@ function governor(): string | null {
 /** Versions of what the setups and workloads run on, where the machine can tell. */
 async function softwareVersions(): Promise<Record<string, Fact>> {
   const debian = ['libfuse2', 'fuse3', 'libfuse3-3', 'erofs-utils', 'erofsfuse', 'squashfuse', 'fio', 'tar'];
-  const versions: Record<string, Fact> = {};
-  for (const name of debian) versions[name] = await debianPackageVersion(name);
+  const versions: Record<string, Fact> = await debianPackageVersions(debian);
   for (const name of ['fuse-native', 'simple-statistics']) versions[`npm.${name}`] = npmPackageVersion(name);
   return versions;
 }
@@ -159,12 +158,20 @@ export function fusebenchVersion(): string {
 export async function captureEnvironment(): Promise<Environment> {
   const processors = cpus();
   const kernelCmdline = read('/proc/cmdline') ?? '';
+  // The child processes run side by side; the calibration (in-process, CPU-bound) after them.
+  const [active, commit, mkfsVersion, versions, virtualization] = await Promise.all([
+    preemptActive(kernelCmdline),
+    gitCommit(),
+    mkfsErofsVersion(),
+    softwareVersions(),
+    execa('systemd-detect-virt', [], { reject: false }),
+  ]);
   return {
     hostname: hostname(),
     kernelRelease: release(),
     kernelVersion: version(),
     preemptModel: preemptModel(),
-    preemptActive: await preemptActive(kernelCmdline),
+    preemptActive: active,
     kernelCmdline,
     cpuFrequencyMHz: cpuFrequencyMHz(),
     cpuBoost: cpuBoost(),
@@ -177,11 +184,11 @@ export async function captureEnvironment(): Promise<Environment> {
     thp: selected(read('/sys/kernel/mm/transparent_hugepage/enabled')),
     nodeVersion: process.version,
     fusebenchVersion: fusebenchVersion(),
-    gitCommit: await gitCommit(),
-    mkfsErofsVersion: await mkfsErofsVersion(),
+    gitCommit: commit,
+    mkfsErofsVersion: mkfsVersion,
     facts: {
-      ...(await softwareVersions()),
-      virtualization: (await execa('systemd-detect-virt', [], { reject: false })).stdout.trim() || null,
+      ...versions,
+      virtualization: virtualization.stdout.trim() || null,
       clocksource: read('/sys/devices/system/clocksource/clocksource0/current_clocksource'),
       ...fuseModuleParameters(),
       ...(await calibrateNodeClient()),

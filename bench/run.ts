@@ -71,6 +71,7 @@ export async function runBenchmark(
     return workload;
   });
   const environment = await captureEnvironment();
+  if (signal.aborted) throw new FatalError('interrupted before any setup was mounted');
   progress.note(
     `preparing dataset ${options.dataset.kind === 'profile' ? `${options.dataset.profile} (seed ${options.dataset.seed})` : options.dataset.path}`,
   );
