@@ -1,31 +1,34 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DatasetSource, datasetRecord, prepareDataset } from '../datasets/dataset.js';
 import type { ImageOptions } from '../datasets/image.js';
 import type { TransportOptions } from '../fuse/transport.js';
 import { errorMessage, FatalError } from '../lib/errors.js';
-import { SeededRandom } from '../lib/random.js';
-import type { CacheState, Measurement, Repetition, ResultFile, SetupRecord } from '../results/schema.js';
+import type { CacheState, ResultFile, SetupRecord } from '../results/schema.js';
 import { RESULT_SCHEMA_VERSION } from '../results/schema.js';
-import { writeResultFile } from '../results/store.js';
 import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup.js';
-import { dropKernelCaches } from '../runners/kernel-caches.js';
 import { findSetup, floorDefinition } from '../runners/registry.js';
-import type { MountedSetup, Setup, SetupContext } from '../runners/setup.js';
-import { findWorkload, type Workload, type WorkloadPlan } from '../workloads/catalog.js';
-import { encodeOps } from '../workloads/ops.js';
-import { captureEnvironment } from './environment.js';
+import type { SetupContext } from '../runners/setup.js';
+import { findWorkload, type Workload } from '../workloads/catalog.js';
+import { captureEnvironment, fuseInitFacts } from './environment.js';
+import {
+  type ActiveSetup,
+  type ExecutionContext,
+  executeStep,
+  prepareWorkload,
+  type StepOutcome,
+} from './execute.js';
 import type { OpsDriver } from './measure/clients.js';
-import { type RepetitionWork, runRepetition } from './measure/repetition.js';
 import { FuseTracer } from './measure/tracefs.js';
+import { type PlanStep, planRun } from './plan.js';
 import type { Progress } from './progress.js';
-import { measurementWarnings, summarize } from './summarize.js';
+import { ResultBuilder } from './result-builder.js';
+import { BUSY_CPU_STALL } from './summarize.js';
 
 /**
- * The run loop: dataset → setups (all mounted at once) → for each workload and cache state,
- * repetitions in a freshly shuffled setup order each round (so drift in the machine spreads over
- * all setups instead of biasing one), then one traced repetition per FUSE setup → result file,
- * rewritten atomically after every measurement so an interrupted run keeps what finished.
+ * A run: dataset → setups (all mounted at once) → the plan (bench/plan.ts: shuffled rounds,
+ * warm-ups, cold remounts, traced repetitions, the floor among the setups) carried out step by
+ * step by the executor (bench/execute.ts) → the result builder, which saves the result file after
+ * every completed measurement so an interrupted run keeps what finished.
  */
 
 export interface RunOptions {
@@ -36,7 +39,8 @@ export interface RunOptions {
   repetitions: number;
   warmup: number;
   seed: number;
-  driver: OpsDriver;
+  /** auto: node, and native for warm metadata cells near the floor (bench/driver-choice.ts). */
+  driver: OpsDriver | 'auto';
   trace: boolean;
   floor: boolean;
   dataset: DatasetSource;
@@ -50,56 +54,8 @@ export interface RunOptions {
   cacheDir: string;
 }
 
-interface ActiveSetup {
-  setup: Setup;
-  mounted: MountedSetup;
-}
-
-/**
- * Remounts every setup at once. All of them settle before a failure is thrown, so the cleanup
- * that follows never races a mount still in progress.
- */
-async function remountAll(active: ActiveSetup[]): Promise<void> {
-  const outcomes = await Promise.allSettled(
-    active.map(async (entry) => {
-      entry.mounted = await entry.setup.remount();
-    }),
-  );
-  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
-  if (failure) throw failure.reason;
-}
-
-/** Writes a workload's op streams once; every setup and repetition runs these same files. */
-function prepareWork(
-  plan: WorkloadPlan,
-  workload: Workload,
-  requested: OpsDriver,
-  dir: string,
-): { work: RepetitionWork; driver: string } {
-  mkdirSync(dir, { recursive: true });
-  if (plan.driver === 'shell') {
-    let listFile: string | null = null;
-    if (plan.list) {
-      listFile = join(dir, 'list.txt');
-      writeFileSync(listFile, plan.list.map((path) => `${path}\n`).join(''));
-    }
-    return {
-      work: { driver: 'shell', command: plan.command, listFile, opCount: plan.opCount },
-      driver: 'shell',
-    };
-  }
-  if (plan.driver === 'fio') return { work: { driver: 'fio', job: plan.job }, driver: 'fio' };
-  const driver: OpsDriver = plan.needsNative ? 'native' : requested;
-  const opsFiles = plan.streams.map((stream, index) => {
-    const file = join(dir, `${workload.name}-${index}.ops`);
-    writeFileSync(file, encodeOps(stream));
-    return file;
-  });
-  return {
-    work: { driver, opsFiles, kinds: plan.streams.map((stream) => stream.map((op) => op.kind)) },
-    driver,
-  };
-}
+/** The steps that run a client (warm-ups and repetitions): what progress counts. */
+const runsClient = (step: PlanStep) => step.kind === 'warmup' || step.kind === 'repetition';
 
 export async function runBenchmark(
   options: RunOptions,
@@ -115,6 +71,7 @@ export async function runBenchmark(
     return workload;
   });
   const environment = await captureEnvironment();
+  if (signal.aborted) throw new FatalError('interrupted before any setup was mounted');
   progress.note(
     `preparing dataset ${options.dataset.kind === 'profile' ? `${options.dataset.profile} (seed ${options.dataset.seed})` : options.dataset.path}`,
   );
@@ -123,40 +80,49 @@ export async function runBenchmark(
 
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const { runDir, stack } = createRun(runId);
-  const result: ResultFile = {
-    schema: 'fusebench-result',
-    schemaVersion: RESULT_SCHEMA_VERSION,
-    runId,
-    startedAt: new Date().toISOString(),
-    finishedAt: null,
-    status: 'running',
-    environment,
-    config: {
-      profile: options.profile,
-      setups: options.setups,
-      workloads: options.workloads,
-      cacheStates: options.cacheStates,
-      repetitions: options.repetitions,
-      warmupRepetitions: options.warmup,
-      seed: options.seed,
-      driver: options.driver,
-      fuse: { transport: options.fuseTransport, ...options.fuse },
-      image: {
-        compression: options.image.compression,
-        chunkSize: options.image.chunkSize,
-        pclusterSize: options.image.pclusterSize,
-        extraArgs: options.image.extraArgs.join(' '),
+  const builder = new ResultBuilder(
+    {
+      schema: 'fusebench-result',
+      schemaVersion: RESULT_SCHEMA_VERSION,
+      runId,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      status: 'running',
+      environment,
+      config: {
+        profile: options.profile,
+        setups: options.setups,
+        workloads: options.workloads,
+        cacheStates: options.cacheStates,
+        repetitions: options.repetitions,
+        warmupRepetitions: options.warmup,
+        seed: options.seed,
+        driver: options.driver,
+        fuse: { transport: options.fuseTransport, ...options.fuse },
+        image: {
+          compression: options.image.compression,
+          chunkSize: options.image.chunkSize,
+          pclusterSize: options.image.pclusterSize,
+          extraArgs: options.image.extraArgs.join(' '),
+        },
+        pinning: { client: options.clientCpus, daemon: options.daemonCpus },
       },
-      pinning: { client: options.clientCpus, daemon: options.daemonCpus },
+      dataset: datasetRecord(dataset),
+      setups: [],
+      floor: [],
+      measurements: [],
+      warnings: [],
     },
-    dataset: datasetRecord(dataset),
-    setups: [],
-    floor: [],
-    measurements: [],
-    warnings: [],
-  };
-  const save = () => writeResultFile(options.output, result);
-  save();
+    options.output,
+    options.fuse.kernelCache && !options.fuse.directIo,
+  );
+  const { result } = builder;
+  const start = environment.loadAtStart;
+  if ((start.cpuSomeAvg10 ?? 0) > BUSY_CPU_STALL * 100 || start.load1 > environment.cpus)
+    result.warnings.push(
+      `busy machine: at the start, load ${start.load1} on ${environment.cpus} CPUs, tasks waiting for a CPU ${start.cpuSomeAvg10 ?? '?'}% of the last 10 s`,
+    );
+  builder.save();
   // Undone last but one: a run that ends normally has its final status by then; a killed one is marked.
   stack.push({ kind: 'result-file', path: options.output });
 
@@ -171,170 +137,162 @@ export async function runBenchmark(
   };
   try {
     const active = await mountSetups(options.setups, context, result, progress, signal);
-    save();
-    if (active.length === 0) throw new FatalError('no setup could be mounted');
-    const tracer = options.trace ? openTracer(stack, result, progress) : null;
-
-    const floor = options.floor ? await mountFloor(context, result, progress) : null;
-    const random = new SeededRandom(`${options.seed}:order`);
-    const plans = workloads.map((workload) => ({
-      workload,
-      plan: workload.plan(dataset.manifest, options.seed),
-    }));
-    const measurementsPerRound = active.length + (floor ? 1 : 0);
-    const total =
-      plans.length * options.cacheStates.length * (options.repetitions + 1) * measurementsPerRound;
-    let done = 0;
-
-    for (const { workload, plan } of plans) {
-      const { work, driver } = prepareWork(
-        plan,
-        workload,
-        options.driver,
-        join(runDir, 'work', workload.name),
-      );
-      const repeat = async (target: ActiveSetup, index: number, traced: boolean) => {
-        if (signal.aborted) throw new FatalError('interrupted');
-        return runRepetition({
-          target: target.mounted,
-          work,
-          index,
-          workDir: join(runDir, 'work', workload.name),
-          clientCpus: options.clientCpus,
-          signal,
-          tracer: traced ? tracer : null,
-        });
-      };
-
-      if (floor) {
-        const repetitions: Repetition[] = [];
-        for (let index = 0; index < options.warmup + options.repetitions; index++) {
-          progress.step({
-            done: done,
-            total,
-            setup: 'floor',
-            workload: workload.name,
-            cache: 'warm',
-            repetition: `${index + 1}`,
-          });
-          const { repetition } = await repeat(floor, index - options.warmup, false);
-          if (index >= options.warmup) repetitions.push(repetition);
-        }
-        done += options.repetitions + 1;
-        const base = {
-          setup: 'floor',
-          workload: workload.name,
-          family: workload.family,
-          params: workload.params,
-          cache: 'warm' as const,
-          driver,
-          repetitions,
-          summary: summarize(workload.metric, repetitions),
-        };
-        result.floor.push({ ...base, warnings: measurementWarnings(base, undefined, 0) });
-        save();
-      }
-
-      for (const cache of options.cacheStates) {
-        const repetitions = new Map<string, Repetition[]>(active.map((entry) => [entry.setup.name, []]));
-        // Cold: each round starts with every setup remounted (all at once: nothing is measured
-        // then), and every kernel cache is dropped right before each setup's repetition, so no
-        // cache holds what an earlier repetition or another setup read.
-        const remountAllIfCold = async () => {
-          if (cache === 'cold') await remountAll(active);
-        };
-        const dropCachesIfCold = async () => {
-          if (cache === 'cold') await dropKernelCaches();
-        };
-        if (cache === 'warm') {
-          for (const entry of active) {
-            for (let index = 0; index < options.warmup; index++) {
-              progress.step({
-                done,
-                total,
-                setup: entry.setup.name,
-                workload: workload.name,
-                cache,
-                repetition: `warmup ${index + 1}`,
-              });
-              await repeat(entry, index, false);
-            }
-          }
-        }
-        for (let index = 0; index < options.repetitions; index++) {
-          await remountAllIfCold();
-          for (const entry of random.shuffled(active)) {
-            progress.step({
-              done,
-              total,
-              setup: entry.setup.name,
-              workload: workload.name,
-              cache,
-              repetition: `${index + 1}/${options.repetitions}`,
-            });
-            await dropCachesIfCold();
-            repetitions.get(entry.setup.name)!.push((await repeat(entry, index, false)).repetition);
-            done++;
-          }
-        }
-        const overruns = new Map<string, number>();
-        if (tracer) await remountAllIfCold();
-        for (const entry of active) {
-          if (tracer && entry.mounted.daemonPids.length > 0) {
-            progress.step({
-              done,
-              total,
-              setup: entry.setup.name,
-              workload: workload.name,
-              cache,
-              repetition: 'traced',
-            });
-            await dropCachesIfCold();
-            const outcome = await repeat(entry, options.repetitions, true);
-            repetitions.get(entry.setup.name)!.push(outcome.repetition);
-            overruns.set(entry.setup.name, outcome.traceOverruns);
-          }
-          done++;
-        }
-        const floorMeasurement = result.floor.find((measurement) => measurement.workload === workload.name);
-        for (const entry of active) {
-          const reps = repetitions.get(entry.setup.name)!;
-          const base = {
-            setup: entry.setup.name,
-            workload: workload.name,
-            family: workload.family,
-            params: workload.params,
-            cache,
-            driver,
-            repetitions: reps,
-            summary: summarize(workload.metric, reps),
-          };
-          const measurement: Measurement = {
-            ...base,
-            warnings: measurementWarnings(base, floorMeasurement, overruns.get(entry.setup.name) ?? 0),
-          };
-          result.measurements.push(measurement);
-        }
-        save();
-        progress.note(
-          `${workload.name} ${cache}: ${active.map((entry) => entry.setup.name).join(', ')} done`,
+    Object.assign(result.environment.facts, fuseInitFacts(result.setups));
+    for (const record of result.setups)
+      if (record.kind === 'fuse' && record.status === 'ok' && record.facts.initFlags === undefined)
+        result.warnings.push(
+          `FUSE INIT not reported: ${record.name}'s transport (${record.facts.transport ?? 'unknown'}) does not say which INIT flags, max_pages and max_readahead were negotiated`,
         );
-      }
+    builder.save();
+    if (active.size === 0) throw new FatalError('no setup could be mounted');
+    // A requested setup that is not mounted is a failed cell everywhere, not a silent gap.
+    const unmounted = result.setups.filter((record) => record.status !== 'ok');
+    for (const record of unmounted)
+      for (const workload of workloads)
+        for (const cache of options.cacheStates)
+          builder.fail(
+            workload.name,
+            cache,
+            record.name,
+            `${record.status}: ${record.note ?? 'no reason given'}`,
+          );
+    const tracer = options.trace ? openTracer(stack, result, progress) : null;
+    if (options.floor) {
+      const floor = await mountFloor(context, result, progress);
+      if (floor) active.set(floor.setup.name, floor);
     }
-    result.status = 'complete';
+    const prepared = new Map(
+      workloads.map((workload) => [
+        workload.name,
+        prepareWorkload(
+          workload,
+          workload.plan(dataset.manifest, options.seed),
+          options.driver === 'auto' ? 'node' : options.driver,
+          join(runDir, 'work', workload.name),
+        ),
+      ]),
+    );
+    const steps = planRun({
+      setups: [...active.values()].map((entry) => ({ name: entry.setup.name, kind: entry.setup.kind })),
+      workloads: options.workloads,
+      cacheStates: options.cacheStates,
+      repetitions: options.repetitions,
+      warmup: options.warmup,
+      seed: options.seed,
+      trace: tracer !== null,
+      driverChoice: options.driver === 'auto' ? autoDriverWorkloads(workloads) : [],
+    });
+    const execution: ExecutionContext = {
+      setups: active,
+      workloads: prepared,
+      manifest: dataset.manifest,
+      seed: options.seed,
+      tracer,
+      clientCpus: options.clientCpus,
+      signal,
+      warmupNsPerOp: new Map(),
+      chosenDrivers: new Map(),
+    };
+    const total = steps.filter(runsClient).length;
+    let done = 0;
+    const unmountedNames = unmounted.map((record) => record.name);
+    for (const step of steps) {
+      if (signal.aborted) break;
+      if (runsClient(step)) progress.step({ done: done++, total, ...stepLabel(step) });
+      await runStep(step, execution, builder, progress, unmountedNames);
+    }
+    const unsound = [...result.floor, ...result.measurements].filter(
+      (measurement) => measurement.status !== 'ok',
+    );
+    result.status = signal.aborted ? 'interrupted' : unsound.length > 0 ? 'failed' : 'complete';
   } catch (error) {
     result.status = signal.aborted ? 'interrupted' : 'failed';
-    result.warnings.push(`run ${result.status}: ${errorMessage(error)}`);
+    // An interrupt also kills the clients (same process group): their exit is not the reason.
+    result.warnings.push(signal.aborted ? 'run interrupted by a signal' : `run failed: ${errorMessage(error)}`);
     throw error;
   } finally {
     progress.end();
-    save();
+    builder.save();
     const failures = await stack.unwind();
     for (const failure of failures) result.warnings.push(`cleanup: ${failure}`);
     result.finishedAt = new Date().toISOString();
-    save();
+    builder.save();
   }
   return result;
+}
+
+/** Workloads whose warm cells may switch to the native driver: metadata op streams Node can replay. */
+export function autoDriverWorkloads(workloads: readonly Workload[]): string[] {
+  return workloads.filter((workload) => workload.category === 'metadata').map((workload) => workload.name);
+}
+
+function stepLabel(step: PlanStep): { setup: string; workload: string; cache: string; repetition: string } {
+  if (step.kind !== 'warmup' && step.kind !== 'repetition')
+    return { setup: '', workload: step.workload, cache: step.cache, repetition: '' };
+  return {
+    setup: step.setup,
+    workload: step.workload,
+    cache: step.cache,
+    repetition:
+      step.kind === 'warmup' ? `warm-up ${step.index + 1}` : step.traced ? 'traced' : `${step.index + 1}`,
+  };
+}
+
+/**
+ * Carries out one step and files what came of it. A failure of one setup's repetition fails that
+ * cell only (recorded with the reason; its further steps are skipped); the run goes on.
+ */
+async function runStep(
+  step: PlanStep,
+  execution: ExecutionContext,
+  builder: ResultBuilder,
+  progress: Progress,
+  unmounted: readonly string[],
+): Promise<void> {
+  if (
+    (step.kind === 'warmup' || step.kind === 'repetition') &&
+    builder.hasFailed(step.workload, step.cache, step.setup)
+  )
+    return;
+  if (step.kind === 'complete') {
+    const prepared = execution.workloads.get(step.workload)!;
+    const isFloor = step.setups.every((name) => execution.setups.get(name)?.setup.kind === 'floor');
+    const measurements = builder.complete(
+      prepared.cell,
+      step.cache,
+      isFloor ? step.setups : [...step.setups, ...unmounted],
+      isFloor ? 'floor' : 'measurements',
+    );
+    for (const measurement of measurements)
+      if (measurement.status === 'invalid')
+        progress.note(
+          `INVALID: ${measurement.setup} returned wrong data in ${measurement.workload} ${measurement.cache}: ${measurement.reason}`,
+        );
+    if (!isFloor) progress.note(`${step.workload} ${step.cache}: ${step.setups.join(', ')} done`);
+    return;
+  }
+  let outcome: StepOutcome;
+  try {
+    outcome = await executeStep(step, execution);
+  } catch (error) {
+    if (execution.signal.aborted || (step.kind !== 'warmup' && step.kind !== 'repetition')) throw error;
+    const reason = `${step.kind === 'warmup' ? 'warm-up' : `repetition ${step.index + 1}`} failed: ${errorMessage(error)}`;
+    builder.fail(step.workload, step.cache, step.setup, reason);
+    progress.note(`${step.workload} ${step.cache} ${step.setup}: ${reason}`);
+    return;
+  }
+  if (outcome.kind === 'measured' && step.kind === 'repetition')
+    builder.addRepetition(step.workload, step.cache, step.setup, outcome.repetition, outcome.traceOverruns);
+  if (outcome.kind === 'driver-chosen' && step.kind === 'choose-driver') {
+    builder.chooseDriver(step.workload, step.cache, outcome.choice.driver, outcome.choice.reason);
+    if (outcome.choice.driver === 'native')
+      progress.note(`${step.workload} ${step.cache}: ${outcome.choice.reason}`);
+  }
+  if (outcome.kind === 'remount-failed')
+    for (const failure of outcome.failures) {
+      builder.fail(step.workload, step.cache, failure.setup, `remount failed: ${failure.reason}`);
+      progress.note(`${step.workload} ${step.cache} ${failure.setup}: remount failed: ${failure.reason}`);
+    }
 }
 
 async function mountSetups(
@@ -343,8 +301,8 @@ async function mountSetups(
   result: ResultFile,
   progress: Progress,
   signal: AbortSignal,
-): Promise<ActiveSetup[]> {
-  const active: ActiveSetup[] = [];
+): Promise<Map<string, ActiveSetup>> {
+  const active = new Map<string, ActiveSetup>();
   for (const name of names) {
     if (signal.aborted) throw new FatalError('interrupted');
     const definition = findSetup(name);
@@ -369,7 +327,7 @@ async function mountSetups(
     try {
       const mounted = await setup.mount();
       record.facts = mounted.facts;
-      active.push({ setup, mounted });
+      active.set(name, { setup, mounted });
     } catch (error) {
       record.status = 'failed';
       record.note = errorMessage(error);
@@ -388,8 +346,8 @@ async function mountFloor(
   try {
     const mounted = await setup.mount();
     result.setups.push({
-      name: 'floor',
-      kind: 'floor',
+      name: setup.name,
+      kind: setup.kind,
       description: floorDefinition.description,
       status: 'ok',
       note: null,

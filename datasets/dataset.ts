@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { FatalError } from '../lib/errors.js';
 import type { Dataset } from '../results/schema.js';
 import { type BuiltImage, buildErofsImage, type ImageOptions } from './image.js';
-import { buildManifest, type Manifest } from './manifest.js';
+import { buildManifest, hasFileChecksums, type Manifest } from './manifest.js';
 import { materializeTree } from './materialize.js';
 import { buildTree, findProfile, profileNames } from './profiles.js';
 
@@ -44,16 +44,22 @@ async function generatedTree(
   const dir = `${base}/tree`;
   const manifestPath = `${base}/manifest.json`;
   if (existsSync(manifestPath)) {
-    return { dir, manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest };
+    const cached = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+    if (hasFileChecksums(cached)) return { dir, manifest: cached };
+    return { dir, manifest: saveManifest(dir, manifestPath) };
   }
   // A half-written tree from an interrupted run has no manifest: start it again.
   rmSync(base, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   await materializeTree(dir, buildTree(profile, seed), `${profile.name}:${seed}`);
+  return { dir, manifest: saveManifest(dir, manifestPath) };
+}
+
+function saveManifest(dir: string, manifestPath: string): Manifest {
   const manifest = buildManifest(dir);
   writeFileSync(`${manifestPath}.partial`, JSON.stringify(manifest));
   renameSync(`${manifestPath}.partial`, manifestPath);
-  return { dir, manifest };
+  return manifest;
 }
 
 function userTree(path: string): { dir: string; manifest: Manifest } {

@@ -21,6 +21,8 @@ export interface ManifestEntry {
   ino: number;
   nlink: number;
   xattrNames: string[];
+  /** sha256 (hex) of a regular file's bytes, what read verification compares with; null otherwise. */
+  sha256: string | null;
 }
 
 export interface Manifest {
@@ -47,17 +49,36 @@ function typeOf(mode: number): ManifestType {
   }
 }
 
-function hashFile(path: string, hash: ReturnType<typeof createHash>, buffer: Buffer): void {
+/** Reads a file from start to end through `buffer`, handing each chunk to `use`; returns its size. */
+export function readChunks(path: string, buffer: Buffer, use: (chunk: Buffer) => void): number {
+  let size = 0;
   const fd = openSync(path, 'r');
   try {
     for (;;) {
       const read = readSync(fd, buffer, 0, buffer.length, null);
       if (read === 0) break;
-      hash.update(buffer.subarray(0, read));
+      use(buffer.subarray(0, read));
+      size += read;
     }
   } finally {
     closeSync(fd);
   }
+  return size;
+}
+
+/** Feeds the file's bytes to the tree's hash and returns the file's own sha256. */
+function hashFile(path: string, hash: ReturnType<typeof createHash>, buffer: Buffer): string {
+  const own = createHash('sha256');
+  readChunks(path, buffer, (chunk) => {
+    hash.update(chunk);
+    own.update(chunk);
+  });
+  return own.digest('hex');
+}
+
+/** Manifests cached before files carried their own checksum lack `sha256`: they are rebuilt. */
+export function hasFileChecksums(manifest: Manifest): boolean {
+  return manifest.entries.every((entry) => entry.type !== 'file' || typeof entry.sha256 === 'string');
 }
 
 /** Walks `root` in sorted order (parents first) and hashes every visible attribute and byte. */
@@ -76,14 +97,16 @@ export function buildManifest(root: string): Manifest {
       .llistxattr(absolute)
       .map((name) => name.toString())
       .sort();
-    entries.push({
+    const entry: ManifestEntry = {
       path: relative,
       type,
       size: type === 'file' ? stat.size : 0,
       ino: stat.ino,
       nlink: stat.nlink,
       xattrNames,
-    });
+      sha256: null,
+    };
+    entries.push(entry);
     // A directory's size is the host filesystem's business, not the dataset's: leave it out.
     const size = type === 'dir' ? 0 : stat.size;
     hash.update(
@@ -94,7 +117,7 @@ export function buildManifest(root: string): Manifest {
     if (type === 'file') {
       totals.files++;
       totals.bytes += stat.size;
-      hashFile(absolute, hash, buffer);
+      entry.sha256 = hashFile(absolute, hash, buffer);
     } else if (type === 'symlink') {
       totals.symlinks++;
       hash.update(readlinkSync(absolute, { encoding: 'buffer' }));

@@ -5,6 +5,7 @@ import {
   type CacheState,
   type Measurement,
   type Metric,
+  RESULT_SCHEMA_VERSION,
   type ResultFile,
   resultFileSchema,
 } from '../results/schema.js';
@@ -40,6 +41,11 @@ export function loadResult(path: string): LoadedResult {
   } catch (error) {
     throw new FatalError(`${path}: not JSON: ${errorMessage(error).split('\n')[0]}`);
   }
+  const version = (json as { schemaVersion?: unknown } | null)?.schemaVersion;
+  if (typeof version === 'number' && version !== RESULT_SCHEMA_VERSION)
+    throw new FatalError(
+      `${path}: a result file of schema version ${version}; this fusebench reads version ${RESULT_SCHEMA_VERSION}`,
+    );
   const parsed = resultFileSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

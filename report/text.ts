@@ -1,4 +1,5 @@
 import type { ResultFile } from '../results/schema.js';
+import { groupWarnings } from '../results/warnings.js';
 import { environmentFields } from './describe.js';
 import { textExporter } from './exporter.js';
 import {
@@ -19,6 +20,8 @@ import { formatRatio, formatWithError } from './units.js';
  */
 
 const SETUP_HEADER_WIDTH = 14;
+/** Cells named per kind of warning; the rest are counted. */
+const WARNING_CELLS = 6;
 
 function header(model: ReportModel): string[] {
   const fields = new Map(environmentFields(model.result));
@@ -97,11 +100,18 @@ export function renderSummaryLines(model: ReportModel): string[] {
       lines.push(...renderTable(part, TEXT_WIDTH));
     });
   }
-  const warnings = model.warnings.length;
+  const groups = groupWarnings(model.result);
+  const warnings = groups.reduce((sum, group) => sum + group.count, 0);
   if (warnings > 0) {
     lines.push('');
-    lines.push(...wrap(`${warnings} warning${warnings === 1 ? '' : 's'}:`));
-    for (const warning of model.warnings) lines.push(...wrap(`- ${warning}`, TEXT_WIDTH, '  '));
+    lines.push(
+      ...wrap(`${warnings} warning${warnings === 1 ? '' : 's'} by kind (every one is in the result file):`),
+    );
+    for (const group of groups) {
+      const named = [...group.details, ...group.cells];
+      const shown = `${named.slice(0, WARNING_CELLS).join('; ')}${named.length > WARNING_CELLS ? `; and ${named.length - WARNING_CELLS} more` : ''}`;
+      lines.push(...wrap(`- ${group.count} × ${group.kind}: ${shown}`, TEXT_WIDTH, '  '));
+    }
   }
   return lines;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeHistogram, encodedHistogramSchema } from './histogram.js';
 
 /**
  * The result file: one JSON document per `fusebench run`, the only thing reports read.
@@ -7,7 +8,7 @@ import { z } from 'zod';
  *
  * Units are in the field names: ...Ns nanoseconds, ...Bytes bytes, ...Kb KiB.
  */
-export const RESULT_SCHEMA_VERSION = 1;
+export const RESULT_SCHEMA_VERSION = 2;
 
 const count = z.number().int().nonnegative();
 const nanoseconds = z.number().nonnegative();
@@ -16,18 +17,39 @@ const factValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export const cacheStateSchema = z.enum(['warm', 'cold']);
 export type CacheState = z.infer<typeof cacheStateSchema>;
 
-/** Latency of one kind of operation over one repetition, from an HDR histogram (nanoseconds). */
-export const latencySchema = z.object({
-  count,
-  minNs: nanoseconds,
-  maxNs: nanoseconds,
-  meanNs: nanoseconds,
-  stddevNs: nanoseconds,
-  p50Ns: nanoseconds,
-  p90Ns: nanoseconds,
-  p99Ns: nanoseconds,
-  p999Ns: nanoseconds,
-});
+/**
+ * Latency of one kind of operation over one repetition (nanoseconds). Percentiles are exact
+ * (results/statistics' percentile over every sample); the histogram (results/histogram.ts) keeps
+ * the whole distribution for CDFs and merging repetitions.
+ */
+export const latencySchema = z
+  .object({
+    count,
+    minNs: nanoseconds,
+    maxNs: nanoseconds,
+    meanNs: nanoseconds,
+    stddevNs: nanoseconds,
+    p50Ns: nanoseconds,
+    p90Ns: nanoseconds,
+    p99Ns: nanoseconds,
+    p999Ns: nanoseconds,
+    /** Every sample in log-linear buckets (fio: rebuilt from fio's own, coarser, bins); null when unknown. */
+    histogram: encodedHistogramSchema.nullable(),
+  })
+  .superRefine((latency, context) => {
+    if (latency.histogram === null) return;
+    let held: number;
+    try {
+      held = decodeHistogram(latency.histogram).count;
+    } catch {
+      return; // reported by the histogram's own schema
+    }
+    if (held !== latency.count)
+      context.addIssue({
+        code: 'custom',
+        message: `histogram holds ${held} samples, count is ${latency.count}`,
+      });
+  });
 export type Latency = z.infer<typeof latencySchema>;
 
 /** CPU time and context switches of one process (all its threads) over one repetition. */
@@ -70,6 +92,29 @@ export const fuseOpcodeSchema = z.object({
 });
 export type FuseOpcodeStats = z.infer<typeof fuseOpcodeSchema>;
 
+/** How busy the machine was around one repetition (bench/measure/machine-load.ts). */
+export const machineLoadSchema = z.object({
+  /** Time between the two snapshots (the measured section and the client handshake around it). */
+  intervalNs: nanoseconds,
+  /** 1-minute load average right before and right after. */
+  load1Before: z.number().nonnegative(),
+  load1After: z.number().nonnegative(),
+  /** Time at least one task waited for a CPU, for I/O, for memory (PSI "some"); null without PSI. */
+  cpuStallNs: nanoseconds.nullable(),
+  ioStallNs: nanoseconds.nullable(),
+  memoryStallNs: nanoseconds.nullable(),
+});
+export type MachineLoad = z.infer<typeof machineLoadSchema>;
+
+/** Files read back after a repetition (outside its timed section) and compared with the manifest. */
+export const verificationSchema = z.object({
+  files: count,
+  bytes: count,
+  /** One line per file whose bytes differ from the dataset manifest's checksum. */
+  wrong: z.array(z.string()),
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
 export const repetitionSchema = z.object({
   index: count,
   /**
@@ -96,6 +141,9 @@ export const repetitionSchema = z.object({
   fuse: z.record(z.string(), fuseOpcodeSchema).nullable(),
   /** Selected /proc/vmstat deltas (pgpgin, pgmajfault, ...). */
   vmstat: z.record(z.string(), z.number()),
+  machine: machineLoadSchema,
+  /** Null when the workload reads no file data (metadata workloads). */
+  verified: verificationSchema.nullable(),
 });
 export type Repetition = z.infer<typeof repetitionSchema>;
 
@@ -150,6 +198,14 @@ export const measurementSchema = z.object({
   cache: cacheStateSchema,
   /** Which client executed the op stream (node, native, fio, shell). */
   driver: z.string(),
+  /** Why `--driver auto` chose this driver for the cell; null when the driver was not chosen. */
+  driverChoice: z.string().nullable(),
+  /**
+   * ok; failed: the setup could not be measured (unavailable, mount or client failure);
+   * invalid: the setup returned bytes that differ from the dataset. `reason` says why.
+   */
+  status: z.enum(['ok', 'failed', 'invalid']),
+  reason: z.string().nullable(),
   repetitions: z.array(repetitionSchema),
   summary: summarySchema,
   warnings: z.array(z.string()),
@@ -168,11 +224,37 @@ export const setupRecordSchema = z.object({
 });
 export type SetupRecord = z.infer<typeof setupRecordSchema>;
 
+/** Load average and pressure stall averages (PSI "some avg10", percent) at one moment. */
+export const loadStateSchema = z.object({
+  load1: z.number().nonnegative(),
+  load5: z.number().nonnegative(),
+  load15: z.number().nonnegative(),
+  /** Null without PSI (CONFIG_PSI off or psi=0). */
+  cpuSomeAvg10: z.number().nonnegative().nullable(),
+  ioSomeAvg10: z.number().nonnegative().nullable(),
+  memorySomeAvg10: z.number().nonnegative().nullable(),
+});
+export type LoadState = z.infer<typeof loadStateSchema>;
+
 export const environmentSchema = z.object({
   hostname: z.string(),
   kernelRelease: z.string(),
   kernelVersion: z.string(),
+  /** The preemption model the kernel was built with (uname -v), or the active one when known. */
   preemptModel: z.string().nullable(),
+  /**
+   * The active preemption mode of a PREEMPT_DYNAMIC kernel (debugfs sched/preempt, else the
+   * preempt= boot option), with where it was read; null when it could not be read.
+   */
+  preemptActive: z.string().nullable(),
+  /** /proc/cmdline. */
+  kernelCmdline: z.string(),
+  /** Current frequency of each CPU in MHz (cpufreq, else /proc/cpuinfo), comma-separated. */
+  cpuFrequencyMHz: z.string().nullable(),
+  /** Turbo/boost state (cpufreq boost, intel_pstate no_turbo), null when the machine does not say. */
+  cpuBoost: z.string().nullable(),
+  /** How busy the machine was when the run started. */
+  loadAtStart: loadStateSchema,
   cpuModel: z.string(),
   cpus: count,
   governor: z.string().nullable(),
@@ -183,7 +265,11 @@ export const environmentSchema = z.object({
   fusebenchVersion: z.string(),
   gitCommit: z.string().nullable(),
   mkfsErofsVersion: z.string().nullable(),
-  /** Anything else worth recording (fuse module parameters, libfuse version, ...). */
+  /**
+   * Anything else worth recording: fuse module parameters, versions of libraries and peer daemons
+   * (Debian packages, npm packages), and `fuseInit.SETUP.*`, the FUSE INIT parameters each FUSE
+   * setup negotiated as its transport reports them (null: not reported).
+   */
   facts: z.record(z.string(), factValue),
 });
 export type Environment = z.infer<typeof environmentSchema>;
@@ -232,8 +318,9 @@ export const resultFileSchema = z.object({
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
   /**
-   * `running` while measurements are being added; `interrupted` after a signal; `complete` at the
-   * end; `killed` when the run's process died without finishing (marked by `fusebench cleanup`).
+   * `running` while measurements are being added; `interrupted` after a signal; `failed` when the
+   * run stopped on an error or a requested cell failed or read wrong data; `complete` otherwise;
+   * `killed` when the run's process died without finishing (marked by `fusebench cleanup`).
    */
   status: z.enum(['running', 'complete', 'interrupted', 'failed', 'killed']),
   environment: environmentSchema,

@@ -1,4 +1,4 @@
-import { mean, sampleStandardDeviation } from 'simple-statistics';
+import { mean, medianAbsoluteDeviation, sampleStandardDeviation } from 'simple-statistics';
 import { SeededRandom } from '../lib/random.js';
 import type { Estimate } from './schema.js';
 
@@ -7,7 +7,8 @@ import type { Estimate } from './schema.js';
  * functions and no others, so a percentile or an interval means the same thing everywhere.
  *
  * - percentile: linear interpolation between closest ranks (Hyndman & Fan 1996, type 7; what
- *   numpy and R use by default).
+ *   numpy and R use by default). simple-statistics' quantile uses another rule, so this one is
+ *   ours; mean, standard deviation and MAD come from simple-statistics.
  * - Confidence intervals: percentile bootstrap (Efron & Tibshirani 1993, ch. 13) with a fixed
  *   seed, so the same samples always give the same interval.
  * - Outliers: modified z-score |0.6745 (x - median) / MAD| > 3.5 (Iglewicz & Hoaglin 1993).
@@ -40,10 +41,7 @@ function quantileSorted(data: ArrayLike<number>, q: number): number {
 export function outlierIndexes(values: readonly number[]): number[] {
   if (values.length < 3) return [];
   const median = percentile(values, 0.5);
-  const mad = percentile(
-    values.map((value) => Math.abs(value - median)),
-    0.5,
-  );
+  const mad = medianAbsoluteDeviation([...values]);
   if (mad === 0) return [];
   return values.flatMap((value, index) =>
     Math.abs((0.6745 * (value - median)) / mad) > OUTLIER_Z ? [index] : [],

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -102,5 +102,54 @@ describe('fusebench run, tiny, end to end', () => {
       !readMountInfo().some((entry) => entry.mountpoint.startsWith('/run/fusebench/')),
       'no mount left',
     );
+  });
+
+  it('marks a setup that returns wrong bytes invalid, says so, and exits non-zero', async () => {
+    // The native setup serves the dataset's tree itself: alter the cached tree after its manifest
+    // (and the image built from it) were made, and native returns bytes the manifest denies.
+    const cacheDir = join(dir, 'cache');
+    const [tree] = readdirSync(join(cacheDir, 'trees')).map((name) => join(cacheDir, 'trees', name, 'tree'));
+    assert.ok(tree, 'the first test prepared the tiny dataset');
+    let altered = 0;
+    const alter = (path: string) => {
+      for (const name of readdirSync(path, { withFileTypes: true })) {
+        const child = join(path, name.name);
+        if (name.isDirectory()) alter(child);
+        else if (name.isFile() && statSync(child).size > 0) {
+          const bytes = readFileSync(child);
+          bytes[0] = bytes[0]! ^ 0xff;
+          writeFileSync(child, bytes);
+          altered++;
+        }
+      }
+    };
+    alter(tree);
+    assert.ok(altered > 0);
+    const output = join(dir, 'wrong.json');
+    const run = await fusebench([
+      'run',
+      '--profile',
+      'tiny',
+      '--setups',
+      'kernel-erofs,native',
+      '--workloads',
+      'read-small',
+      '--cache',
+      'warm',
+      '--repetitions',
+      '1',
+      '--no-floor',
+      '--cache-dir',
+      cacheDir,
+      '--output',
+      output,
+    ]);
+    assert.equal(run.exitCode, 1, String(run.stderr).slice(-2000));
+    assert.match(String(run.stderr), /INVALID: native returned wrong data in read-small warm/);
+    const result = resultFileSchema.parse(JSON.parse(readFileSync(output, 'utf8')));
+    assert.equal(result.status, 'failed');
+    const status = (setup: string) => result.measurements.find((m) => m.setup === setup)?.status;
+    assert.equal(status('kernel-erofs'), 'ok');
+    assert.equal(status('native'), 'invalid');
   });
 });

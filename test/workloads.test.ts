@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Manifest } from '../datasets/manifest.js';
+import type { Manifest, ManifestEntry } from '../datasets/manifest.js';
 import { findWorkload, workloads } from '../workloads/catalog.js';
 import { decodeOps, encodeOps, type Op } from '../workloads/ops.js';
 
 /** A small manifest shaped like a generated tree, enough for every workload to plan. */
 function manifest(): Manifest {
-  const entries: Manifest['entries'] = [{ path: '', type: 'dir', size: 0, ino: 1, nlink: 3, xattrNames: [] }];
-  entries.push({ path: 'dir', type: 'dir', size: 0, ino: 2, nlink: 2, xattrNames: [] });
+  const entries: Manifest['entries'] = [
+    { path: '', type: 'dir', size: 0, ino: 1, nlink: 3, xattrNames: [], sha256: null },
+  ];
+  entries.push({ path: 'dir', type: 'dir', size: 0, ino: 2, nlink: 2, xattrNames: [], sha256: null });
   for (let index = 0; index < 50; index++) {
     entries.push({
       path: `dir/f${index}`,
@@ -16,11 +18,20 @@ function manifest(): Manifest {
       ino: 10 + index,
       nlink: 1,
       xattrNames: index % 10 === 0 ? ['user.a'] : [],
+      sha256: null,
     });
   }
-  entries.push({ path: 'big', type: 'file', size: 8 * 1024 * 1024, ino: 100, nlink: 2, xattrNames: [] });
-  entries.push({ path: 'big-link', type: 'file', size: 8 * 1024 * 1024, ino: 100, nlink: 2, xattrNames: [] });
-  entries.push({ path: 'link', type: 'symlink', size: 0, ino: 101, nlink: 1, xattrNames: [] });
+  // One inode under two names.
+  const big: Omit<ManifestEntry, 'path'> = {
+    type: 'file',
+    size: 8 * 1024 * 1024,
+    ino: 100,
+    nlink: 2,
+    xattrNames: [],
+    sha256: null,
+  };
+  entries.push({ path: 'big', ...big }, { path: 'big-link', ...big });
+  entries.push({ path: 'link', type: 'symlink', size: 0, ino: 101, nlink: 1, xattrNames: [], sha256: null });
   return { entries, contentHash: 'x', files: 52, dirs: 2, symlinks: 1, bytes: 0 };
 }
 

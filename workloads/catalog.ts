@@ -28,12 +28,25 @@ export type WorkloadPlan =
       list: string[] | null;
       /** Operations the command amounts to (files or entries touched), for per-op figures. */
       opCount: number;
+      /** Regular files whose data the command reads (for read verification). */
+      reads: string[];
     }
   | {
       driver: 'fio';
       /** fio job options (no output options), run in the mount point; paths are relative to it. */
       job: string[];
+      /** The I/Os the job performs, checked against fio's own count. */
+      opCount: number;
+      /** The bytes those I/Os read. */
+      bytes: number;
+      /** The files it reads. */
+      reads: string[];
     };
+
+/** The operations a plan performs per repetition, all clients together. */
+export function plannedOpCount(plan: WorkloadPlan): number {
+  return plan.driver === 'ops' ? plan.streams.reduce((sum, stream) => sum + stream.length, 0) : plan.opCount;
+}
 
 export interface Workload {
   name: string;
@@ -371,25 +384,37 @@ function fioFilename(path: string): string {
  * patterns): psync, page cache kept (--invalidate=0, so warm stays warm), per-I/O latency from
  * fio's own clock, so neither Node nor a process start is in the figure.
  */
+const FIO_RANDOM_READS = 10000;
+
 const fioReads: Workload[] = [
   {
     name: 'fio-randread-4k',
     family: 'fio-randread',
-    params: { count: 10000, blockSize: 4 * KiB },
+    params: { count: FIO_RANDOM_READS, blockSize: 4 * KiB },
     category: 'read',
-    description: 'fio: 10,000 random 4 KiB psync reads of the largest file (fio seeded from the run seed)',
+    description:
+      'fio: 10,000 random 4 KiB psync reads of the largest file (fio seeded from the run seed), with repeats',
     metric: timePerOp,
-    plan: (manifest, seed) => ({
-      driver: 'fio',
-      job: [
-        `--filename=${fioFilename(largestFile(manifest).path)}`,
-        '--rw=randread',
-        '--bs=4k',
-        '--number_ios=10000',
-        '--norandommap',
-        `--randseed=${seed}`,
-      ],
-    }),
+    plan: (manifest, seed) => {
+      const file = largestFile(manifest);
+      return {
+        driver: 'fio',
+        // --number_ios only caps the count: fio stops after `size` bytes (one pass over a smaller
+        // file). io_size asks for exactly 10,000 blocks; norandommap lets offsets repeat.
+        job: [
+          `--filename=${fioFilename(file.path)}`,
+          '--rw=randread',
+          '--bs=4k',
+          `--io_size=${FIO_RANDOM_READS * 4 * KiB}`,
+          `--number_ios=${FIO_RANDOM_READS}`,
+          '--norandommap',
+          `--randseed=${seed}`,
+        ],
+        opCount: FIO_RANDOM_READS,
+        bytes: FIO_RANDOM_READS * 4 * KiB,
+        reads: [file.path],
+      };
+    },
   },
   {
     name: 'fio-seqread-128k',
@@ -398,10 +423,16 @@ const fioReads: Workload[] = [
     category: 'read',
     description: 'fio: read the largest file from start to end in 128 KiB psync reads',
     metric: throughput,
-    plan: (manifest) => ({
-      driver: 'fio',
-      job: [`--filename=${fioFilename(largestFile(manifest).path)}`, '--rw=read', '--bs=128k'],
-    }),
+    plan: (manifest) => {
+      const file = largestFile(manifest);
+      return {
+        driver: 'fio',
+        job: [`--filename=${fioFilename(file.path)}`, '--rw=read', '--bs=128k'],
+        opCount: Math.ceil(file.size / (128 * KiB)),
+        bytes: file.size,
+        reads: [file.path],
+      };
+    },
   },
 ];
 
@@ -418,6 +449,7 @@ const scenarios: Workload[] = [
       command: 'tar cf /dev/null .',
       list: null,
       opCount: manifest.entries.length,
+      reads: [],
     }),
   },
   {
@@ -432,6 +464,7 @@ const scenarios: Workload[] = [
       command: 'tar cf - . | cat > /dev/null',
       list: null,
       opCount: manifest.entries.length,
+      reads: regularFiles(manifest).map((entry) => entry.path),
     }),
   },
   ...(['stat', 'cat'] as const).flatMap((tool) =>
@@ -452,6 +485,7 @@ const scenarios: Workload[] = [
             command: `xargs -d '\\n' -a "$FUSEBENCH_LIST" ${tool} > /dev/null`,
             list: files,
             opCount: files.length,
+            reads: tool === 'cat' ? files : [],
           };
         },
       }),

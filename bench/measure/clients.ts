@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { FatalError } from '../../lib/errors.js';
+import { LatencyHistogram } from '../../results/histogram.js';
 import type { Latency, ProcessUsage } from '../../results/schema.js';
 import { CLIENT_GO, CLIENT_READY, type ClientReport } from '../../workloads/protocol.js';
 
@@ -215,7 +216,8 @@ const FIO_COMMON = [
   '--lat_percentiles=1',
   '--clat_percentiles=0',
   '--percentile_list=50:90:99:99.9',
-  '--output-format=json',
+  // json+ adds the latency bins, from which the histogram of every I/O is rebuilt.
+  '--output-format=json+',
 ];
 
 const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -247,12 +249,14 @@ export async function runFio(options: {
   }
   const lat = read.lat_ns;
   const at = (key: string) => lat.percentile?.[key] ?? lat.max;
+  const histogram = lat.bins ? fioHistogram(lat.bins) : null;
   return {
     ...shell,
     ios: read.total_ios,
     bytes: read.io_bytes,
     latency: {
-      count: read.total_ios,
+      // The I/Os whose latency fio recorded (its bins hold exactly those).
+      count: histogram?.count ?? read.total_ios,
       minNs: lat.min,
       maxNs: lat.max,
       meanNs: lat.mean,
@@ -261,12 +265,30 @@ export async function runFio(options: {
       p90Ns: at('90.000000'),
       p99Ns: at('99.000000'),
       p999Ns: at('99.900000'),
+      histogram: histogram?.encode() ?? null,
     },
   };
+}
+
+/**
+ * fio's latency bins (json+: a representative value in ns → I/Os) as a histogram. fio's own
+ * buckets are 1/64 of a power of two wide, so these histograms are coarser than ours (1/128).
+ */
+function fioHistogram(bins: Record<string, number>): LatencyHistogram {
+  const histogram = new LatencyHistogram();
+  for (const [value, count] of Object.entries(bins)) histogram.record(Number(value), count);
+  return histogram;
 }
 
 interface FioReadReport {
   io_bytes: number;
   total_ios: number;
-  lat_ns: { min: number; max: number; mean: number; stddev: number; percentile?: Record<string, number> };
+  lat_ns: {
+    min: number;
+    max: number;
+    mean: number;
+    stddev: number;
+    percentile?: Record<string, number>;
+    bins?: Record<string, number>;
+  };
 }

@@ -1,8 +1,11 @@
+import { max, mean, min, sampleStandardDeviation } from 'simple-statistics';
 import { findMount } from '../../lib/mounts.js';
+import { LatencyHistogram } from '../../results/histogram.js';
 import type { Latency, ProcessUsage, Repetition } from '../../results/schema.js';
 import { percentile } from '../../results/statistics.js';
 import type { OpKind } from '../../workloads/ops.js';
 import { type OpsDriver, runFio, runOpsClients, runShell } from './clients.js';
+import { type LoadSnapshot, loadDelta, snapshotLoad } from './machine-load.js';
 import {
   type ProcessSnapshot,
   processDelta,
@@ -41,30 +44,20 @@ export interface RepetitionOptions {
   tracer: FuseTracer | null;
 }
 
-/** Latency statistics of one operation kind, with the one percentile rule of results/statistics. */
+/** Latency statistics of one operation kind: exact figures, and the histogram that keeps them all. */
 export function summarizeLatencies(values: number[]): Latency {
   const count = values.length;
-  let sum = 0;
-  let min = Number.POSITIVE_INFINITY;
-  let max = 0;
-  for (const value of values) {
-    sum += value;
-    if (value < min) min = value;
-    if (value > max) max = value;
-  }
-  const mean = sum / count;
-  let squares = 0;
-  for (const value of values) squares += (value - mean) ** 2;
   return {
     count,
-    minNs: min,
-    maxNs: max,
-    meanNs: mean,
-    stddevNs: count > 1 ? Math.sqrt(squares / (count - 1)) : 0,
+    minNs: min(values),
+    maxNs: max(values),
+    meanNs: mean(values),
+    stddevNs: count > 1 ? sampleStandardDeviation(values) : 0,
     p50Ns: percentile(values, 0.5),
     p90Ns: percentile(values, 0.9),
     p99Ns: percentile(values, 0.99),
     p999Ns: percentile(values, 0.999),
+    histogram: LatencyHistogram.of(values).encode(),
   };
 }
 
@@ -100,7 +93,10 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
   let systemAfter: SystemSnapshot | null = null;
   let trace: TraceResult | null = null;
   const connection = tracer ? fuseConnectionOf(findMount(target.mountpoint)?.device ?? '0:0') : 0;
+  let loadBefore: LoadSnapshot | null = null;
+  let loadAfter: LoadSnapshot | null = null;
   const beforeGo = () => {
+    loadBefore = snapshotLoad();
     if (tracer) tracer.start(connection);
     daemonBefore = target.daemonPids.map(snapshotProcess);
     systemBefore = snapshotSystem();
@@ -109,6 +105,7 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     systemAfter = snapshotSystem();
     daemonAfter = target.daemonPids.map(snapshotProcess);
     if (tracer) trace = tracer.stop();
+    loadAfter = snapshotLoad();
   };
   const startedAt = new Date().toISOString();
   let client: ProcessUsage;
@@ -198,6 +195,8 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     system,
     fuse: traced ? traced.opcodes : null,
     vmstat,
+    machine: loadDelta(loadBefore!, loadAfter!),
+    verified: null,
   };
   return { repetition, traceOverruns: traced?.overruns ?? 0 };
 }

@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { execa, type ResultPromise } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
+import { percentile } from '../../results/statistics.js';
 import { encodeOps, type Op } from '../../workloads/ops.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 
@@ -177,10 +178,6 @@ async function drive(mountpoint: string, ops: Op[]): Promise<Float64Array> {
   return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 interface Row {
   setup: string;
   cache: Cache;
@@ -215,14 +212,13 @@ async function measure(): Promise<Row[]> {
           const latencies = measured(await drive(mountpoint, ops));
           const after = mounted.pid === null ? null : snapshotProcess(mounted.pid);
           const usage = before && after ? processDelta(before, after) : null;
-          const sorted = [...latencies].sort((a, b) => a - b);
           const total = latencies.reduce((sum, value) => sum + value, 0);
           rows.push({
             setup: setup.name,
             cache,
             op,
-            medianUs: quantile(sorted, 0.5) / 1000,
-            p99Us: quantile(sorted, 0.99) / 1000,
+            medianUs: percentile(latencies, 0.5) / 1000,
+            p99Us: percentile(latencies, 0.99) / 1000,
             opsPerSecond: latencies.length / (total / 1e9),
             daemonCtxPerOp: usage
               ? (usage.voluntaryCtxSwitches + usage.involuntaryCtxSwitches) / latencies.length

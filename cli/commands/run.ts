@@ -1,6 +1,7 @@
 import { type Stats, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { describeRunPlan } from '../../bench/dry-run.js';
 import { findRunProfile, runProfiles } from '../../bench/profiles.js';
 import { createProgress } from '../../bench/progress.js';
 import { type RunOptions, runBenchmark } from '../../bench/run.js';
@@ -38,7 +39,8 @@ const usage = `run [--profile quick|tiny|full] [options]
     --repetitions N         timed repetitions per setup × workload × cache state
     --warmup N              untimed warm repetitions before the timed ones
     --seed N                seed of the dataset and of every op stream (default 1)
-    --driver node|native    client driver for op streams (default node; native has lower overhead)
+    --driver auto|node|native  client driver for op streams (default auto: node, and native for
+                            warm metadata cells whose warm-up came within 2× of the floor)
     --no-trace              do not trace FUSE requests (no extra traced repetition)
     --no-floor              do not measure the tmpfs floor
   dataset and image
@@ -65,7 +67,8 @@ const usage = `run [--profile quick|tiny|full] [options]
   output
     --output FILE           result file (default out/runs/DATE-HOST.json)
     --wait                  queue behind a run already holding this machine (default: refuse)
-    --list-workloads        print the workloads and exit`;
+    --list-workloads        print the workloads and exit
+    --dry-run               print the plan (every step in order) and an estimated time, run nothing`;
 
 /** Bounds that keep a mistyped number from starting a run that never ends. */
 const MAX_REPETITIONS = 1000;
@@ -104,6 +107,7 @@ const options = {
   output: { type: 'string' },
   'list-workloads': { type: 'boolean' },
   wait: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -126,7 +130,9 @@ function oneOf<T extends string>(
   return value as T;
 }
 
-export function parseRunOptions(argv: string[]): (RunOptions & { wait: boolean }) | 'help' | 'list' {
+export function parseRunOptions(
+  argv: string[],
+): (RunOptions & { wait: boolean }) | 'help' | 'list' | { dryRun: RunOptions } {
   const { values } = parseCommandArgs('run', argv, options, {
     min: 0,
     max: 0,
@@ -144,7 +150,7 @@ export function parseRunOptions(argv: string[]): (RunOptions & { wait: boolean }
   const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
   const seed = parseIntegerFlag('--seed', values.seed, 1, MAX_SEED, 0);
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
-  return {
+  const parsed: RunOptions = {
     profile: profile.name,
     setups: parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
@@ -152,7 +158,7 @@ export function parseRunOptions(argv: string[]): (RunOptions & { wait: boolean }
     repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions, MAX_REPETITIONS),
     warmup: parseIntegerFlag('--warmup', values.warmup, profile.warmup, MAX_WARMUP, 0),
     seed,
-    driver: oneOf('--driver', values.driver, ['node', 'native'] as const, 'node'),
+    driver: oneOf('--driver', values.driver, ['auto', 'node', 'native'] as const, 'auto'),
     trace: !values['no-trace'],
     floor: !values['no-floor'],
     dataset:
@@ -200,8 +206,8 @@ export function parseRunOptions(argv: string[]): (RunOptions & { wait: boolean }
     daemonCpus: cpuList('--daemon-cpus', values['daemon-cpus']),
     output: resolve(values.output ?? `out/runs/${stamp}-${hostname()}.json`),
     cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir),
-    wait: values.wait ?? false,
   };
+  return values['dry-run'] ? { dryRun: parsed } : { ...parsed, wait: values.wait ?? false };
 }
 
 /** Whether this run wrote `path` (it may hold an older run's result, or not exist). */
@@ -267,6 +273,11 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
       );
     return 0;
   }
+  if ('dryRun' in parsed) {
+    if (parsed.dryRun.dataset.kind === 'directory') checkDatasetDir(parsed.dryRun.dataset.path);
+    process.stdout.write(await describeRunPlan(parsed.dryRun));
+    return 0;
+  }
   if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
   requireRoot('run');
   checkWritableFile('--output', parsed.output);
@@ -283,7 +294,17 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     const result = await runBenchmark(parsed, progress, aborted);
     printRunSummary(result, process.stdout);
     process.stdout.write(`\nresult: ${parsed.output} (${Math.round((Date.now() - started) / 1000)} s)\n`);
-    return 0;
+    if (result.status === 'interrupted') {
+      process.stderr.write(`fusebench: interrupted; partial result in ${parsed.output}\n`);
+      return 1;
+    }
+    const unsound = [...result.floor, ...result.measurements].filter((m) => m.status !== 'ok');
+    if (unsound.length === 0) return 0;
+    const cells = unsound.slice(0, 3).map((m) => `${m.workload} ${m.cache} ${m.setup}: ${m.status}`);
+    process.stderr.write(
+      `fusebench: ${unsound.length} cell${unsound.length > 1 ? 's' : ''} could not be measured or read wrong data (${cells.join('; ')}${unsound.length > 3 ? '; …' : ''})\n`,
+    );
+    return 1;
   } catch (error) {
     const partial = writtenSince(parsed.output, started) ? `; partial result in ${parsed.output}` : '';
     if (aborted.aborted) {

@@ -1,9 +1,11 @@
 import { measurementWarnings, summarize } from '../../bench/summarize.js';
 import { SeededRandom } from '../../lib/random.js';
+import { LatencyHistogram } from '../../results/histogram.js';
 import {
   type CacheState,
   type Measurement,
   type Metric,
+  RESULT_SCHEMA_VERSION,
   type Repetition,
   type ResultFile,
   resultFileSchema,
@@ -137,9 +139,29 @@ export interface SyntheticOptions {
   repetitions?: number;
 }
 
+/** A histogram of `count` samples shaped like the percentiles below: half at p50, a tail to 40× p50. */
+function histogramOf(p50: number, count: number) {
+  const histogram = new LatencyHistogram();
+  const shares: Array<[number, number]> = [
+    [0.4, 0.01],
+    [1, 0.49],
+    [1.6, 0.4],
+    [4.5, 0.09],
+  ];
+  let left = count;
+  for (const [factor, share] of shares) {
+    const samples = Math.min(left, Math.round(count * share));
+    histogram.record(p50 * factor, samples);
+    left -= samples;
+  }
+  histogram.record(p50 * 40, left);
+  return histogram.encode();
+}
+
 function latency(median: number, count: number, random: SeededRandom) {
   const p50 = median * (0.97 + random.next() * 0.06);
   return {
+    histogram: histogramOf(p50, count),
     count,
     minNs: p50 * 0.4,
     maxNs: p50 * 40,
@@ -225,6 +247,15 @@ function repetition(
           )
         : null,
     vmstat: { pgpgin: cache === 'cold' ? ops * 4 : 0, pgmajfault: 0 },
+    machine: {
+      intervalNs: wallNs + 2_000_000,
+      load1Before: 0.4,
+      load1After: 0.9,
+      cpuStallNs: 0,
+      ioStallNs: 0,
+      memoryStallNs: 0,
+    },
+    verified: workload.bytesPerOp > 0 ? { files: 1, bytes: 64 * MiB, wrong: [] } : null,
   };
 }
 
@@ -246,6 +277,9 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
       params: workload.params,
       cache: 'warm' as const,
       driver: workload.driver,
+      driverChoice: null,
+      status: 'ok' as const,
+      reason: null,
       repetitions: floorReps,
       summary: summarize(workload.metric, floorReps),
     };
@@ -265,6 +299,9 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
           params: workload.params,
           cache,
           driver: workload.driver,
+          driverChoice: null,
+          status: 'ok' as const,
+          reason: null,
           repetitions: reps,
           summary: summarize(workload.metric, reps),
         };
@@ -274,7 +311,7 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
   const startedAt = options.startedAt ?? '2025-03-01T10:00:00.000Z';
   const result: ResultFile = {
     schema: 'fusebench-result',
-    schemaVersion: 1,
+    schemaVersion: RESULT_SCHEMA_VERSION,
     runId: `${startedAt.replace(/[:.]/g, '-')}-4242`,
     startedAt,
     finishedAt: '2025-03-01T10:42:00.000Z',
@@ -284,6 +321,18 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
       kernelRelease: options.kernelRelease ?? '6.12.9-amd64',
       kernelVersion: '#1 SMP PREEMPT_DYNAMIC Debian 6.12.9-1 (2025-01-10)',
       preemptModel: 'voluntary',
+      preemptActive: 'voluntary (debugfs sched/preempt)',
+      kernelCmdline: 'BOOT_IMAGE=/vmlinuz-6.12.9-amd64 root=/dev/sda1 ro quiet',
+      cpuFrequencyMHz: '2450,2450',
+      cpuBoost: 'off',
+      loadAtStart: {
+        load1: 0.1,
+        load5: 0.2,
+        load15: 0.1,
+        cpuSomeAvg10: 0,
+        ioSomeAvg10: 0,
+        memorySomeAvg10: 0,
+      },
       cpuModel: 'AMD EPYC 7B13',
       cpus: 2,
       governor: 'performance',

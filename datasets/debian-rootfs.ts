@@ -1,0 +1,107 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { debianCodename, debianMirror } from '../lib/apt-sources.js';
+import { FatalError } from '../lib/errors.js';
+import { readMountInfo, unmount } from '../lib/mounts.js';
+import { processStartTime } from '../runners/processes.js';
+import { buildManifest, type Manifest } from './manifest.js';
+
+/**
+ * A real Debian root filesystem as a dataset: `debootstrap --variant=minbase` of this machine's
+ * release from the mirror its apt sources name, cached. The closest thing to a container image
+ * that can be had offline: real binaries, libraries, symlink farms and package metadata.
+ */
+
+export const DEBIAN_MINBASE = 'debian-minbase';
+/** A build in progress: `TREE.partial-PID-STARTTIME`, so a killed build is told from a live one. */
+const PARTIAL = /\.partial-(\d+)-(\d+)$/;
+
+/** debootstrap mounts /proc and /sys inside the target while it works; a killed one leaves them. */
+async function unmountInside(dir: string): Promise<void> {
+  const inside = readMountInfo()
+    .map((entry) => entry.mountpoint)
+    .filter((mountpoint) => mountpoint.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mountpoint of inside) await unmount(mountpoint);
+}
+
+async function removeBuild(dir: string): Promise<void> {
+  await unmountInside(dir);
+  if (readMountInfo().some((entry) => entry.mountpoint.startsWith(`${dir}/`))) {
+    throw new FatalError(`cannot remove ${dir}: something is still mounted inside it`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes the half-made root filesystems of builds whose process is gone; returns them. */
+export async function removeStaleRootfsBuilds(cacheDir: string): Promise<string[]> {
+  const trees = join(cacheDir, 'trees');
+  let names: string[];
+  try {
+    names = readdirSync(trees);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = PARTIAL.exec(name);
+    if (!match || processStartTime(Number(match[1])) === Number(match[2])) continue;
+    await removeBuild(join(trees, name));
+    removed.push(join(trees, name));
+  }
+  return removed;
+}
+
+/** The Debian minbase tree of this machine's release, built once into the cache. */
+export async function debianRootfs(
+  cacheDir: string,
+): Promise<{ dir: string; manifest: Manifest; name: string }> {
+  const codename = debianCodename();
+  if (!codename) throw new FatalError(`--dataset ${DEBIAN_MINBASE}: /etc/os-release names no Debian release`);
+  const name = `${DEBIAN_MINBASE}-${codename}`;
+  const base = join(cacheDir, 'trees', name);
+  const manifestPath = join(base, 'manifest.json');
+  if (existsSync(manifestPath)) {
+    return {
+      dir: join(base, 'tree'),
+      manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest,
+      name,
+    };
+  }
+  const mirror = debianMirror(codename);
+  if (!mirror) {
+    throw new FatalError(
+      `--dataset ${DEBIAN_MINBASE}: the apt sources of this machine name no mirror for ${codename}`,
+    );
+  }
+  const debootstrap = await execa('debootstrap', ['--version'], { reject: false });
+  if (debootstrap.exitCode !== 0) {
+    throw new FatalError(
+      `--dataset ${DEBIAN_MINBASE}: debootstrap not found (apt-get install debootstrap; ./setup.sh does)`,
+    );
+  }
+  await removeStaleRootfsBuilds(cacheDir);
+  const partial = `${base}.partial-${process.pid}-${processStartTime(process.pid) ?? 0}`;
+  mkdirSync(partial, { recursive: true });
+  try {
+    const tree = join(partial, 'tree');
+    const result = await execa(
+      'debootstrap',
+      ['--variant=minbase', '--components=main', codename, tree, mirror],
+      { reject: false, all: true },
+    );
+    if (result.exitCode !== 0) {
+      const reason = result.all?.trim().split('\n').at(-1) ?? `exit ${result.exitCode}`;
+      throw new FatalError(`debootstrap ${codename} failed: ${reason}`);
+    }
+    await unmountInside(partial);
+    const manifest = buildManifest(tree);
+    writeFileSync(join(partial, 'manifest.json'), JSON.stringify(manifest));
+    rmSync(base, { recursive: true, force: true });
+    renameSync(partial, base);
+    return { dir: join(base, 'tree'), manifest, name };
+  } finally {
+    if (existsSync(partial)) await removeBuild(partial);
+  }
+}
