@@ -89,7 +89,10 @@ export function checkWritableFile(what: string, path: string): void {
   checkWritableDirectory(what, dirname(path));
 }
 
-/** Checks before any work that files can be created in directory `path` (created if missing). */
+/**
+ * Checks before any work that files can be created in directory `path`, or (when it does not exist
+ * yet) in its nearest existing ancestor, without creating anything that stays.
+ */
 export function checkWritableDirectory(what: string, path: string): void {
   const resolved = existingAncestor(path);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => isUnder(resolved, root) || isUnder(path, root));
@@ -97,8 +100,8 @@ export function checkWritableDirectory(what: string, path: string): void {
   try {
     if (existsSync(path) && !statSync(path).isDirectory())
       throw new FatalError(`${what}: ${path} is not a directory`);
-    mkdirSync(path, { recursive: true });
-    const probe = temporaryBeside(join(path, 'probe'));
+    if (!statSync(resolved).isDirectory()) throw new FatalError(`${what}: ${resolved} is not a directory`);
+    const probe = temporaryBeside(join(resolved, 'probe'));
     closeSync(createExclusive(probe));
     unlinkSync(probe);
   } catch (error) {

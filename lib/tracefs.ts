@@ -40,14 +40,30 @@ export function acquireTracefs(): boolean {
   return existsSync(MOUNTED_BY_FUSEBENCH);
 }
 
-/** Unmounts tracefs if fusebench mounted it and no fusebench instance is left in it. */
+/** Whether the process an instance is named after (fusebench-PID) still runs. */
+function ownerAlive(name: string): boolean {
+  const pid = Number(name.slice(INSTANCE_PREFIX.length));
+  return !Number.isInteger(pid) || pid <= 0 || existsSync(`/proc/${pid}`);
+}
+
+/** fusebench instances whose run is gone (killed before its cleanup removed them). */
+export function orphanInstances(): string[] {
+  if (!tracefsMounted()) return [];
+  return readdirSync(INSTANCES)
+    .filter((name) => name.startsWith(INSTANCE_PREFIX) && !ownerAlive(name))
+    .map((name) => join(INSTANCES, name));
+}
+
+/** Unmounts tracefs if fusebench mounted it and no live fusebench run has an instance in it. */
 export async function releaseTracefs(): Promise<void> {
   if (!existsSync(MOUNTED_BY_FUSEBENCH)) return;
   if (!tracefsMounted()) {
     rmSync(MOUNTED_BY_FUSEBENCH, { force: true });
     return;
   }
-  if (readdirSync(INSTANCES).some((name) => name.startsWith(INSTANCE_PREFIX))) return;
+  if (readdirSync(INSTANCES).some((name) => name.startsWith(INSTANCE_PREFIX) && ownerAlive(name))) return;
+  // Instances of killed runs die with the mount's last user: nothing reads them.
+  for (const orphan of orphanInstances()) rmdirSync(orphan);
   await unmount(TRACEFS);
   if (tracefsMounted()) throw new Error(`${TRACEFS} is still mounted`);
   rmSync(MOUNTED_BY_FUSEBENCH, { force: true });

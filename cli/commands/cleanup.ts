@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { defaultCacheDir } from '../../datasets/dataset.js';
 import { removeStalePartials } from '../../datasets/image.js';
 import { pruneDaemonRecords } from '../../fuse/daemon.js';
+import { orphanInstances, releaseTracefs, removeTracefsInstance } from '../../lib/tracefs.js';
 import { cleanLeftovers, describeResource, findLeftovers, RUNS_ROOT } from '../../runners/cleanup.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
@@ -31,6 +32,11 @@ export const command: Command = {
     if (!values['dry-run']) {
       const records = pruneDaemonRecords();
       if (records > 0) process.stdout.write(`removed ${records} record(s) of FUSE daemons that are gone\n`);
+      for (const orphan of orphanInstances()) {
+        await removeTracefsInstance(orphan);
+        process.stdout.write(`removed tracefs instance ${orphan} (its run is gone)\n`);
+      }
+      await releaseTracefs();
       for (const partial of removeStalePartials(
         join(resolve(values['cache-dir'] ?? defaultCacheDir), 'images'),
       ))
