@@ -1,6 +1,6 @@
 import type { Measurement } from '../results/schema.js';
 import { textExporter } from './exporter.js';
-import { type Cell, opLatency, type ReportModel, systemCpuPerOp } from './model.js';
+import { type Cell, type ReportModel, systemCpuPerOp } from './model.js';
 
 /**
  * results.csv: one row per result × setup × workload × cache × metric, with a header row and
@@ -49,7 +49,6 @@ export function secondaryMetrics(
   measurement: Measurement,
 ): Array<[string, string, 'lower' | 'higher', number]> {
   const { perOp, throughput } = measurement.summary;
-  const latency = opLatency(measurement);
   const rows: Array<[string, string, 'lower' | 'higher', number | null]> = [
     ['client cpu per op', 'ns', 'lower', perOp.clientCpuNs],
     ['client context switches per op', 'count', 'lower', perOp.clientCtxSwitches],
@@ -65,8 +64,6 @@ export function secondaryMetrics(
     ['fuse requests per op', 'count', 'lower', perOp.fuseRequests],
     ['operations per second', 'op/s', 'higher', throughput.opsPerSec],
     ['bytes per second', 'B/s', 'higher', throughput.bytesPerSec],
-    [latency ? `${latency.kind} latency p50` : 'op latency p50', 'ns', 'lower', latency?.p50Ns ?? null],
-    [latency ? `${latency.kind} latency p99` : 'op latency p99', 'ns', 'lower', latency?.p99Ns ?? null],
   ];
   return rows.filter(
     (row): row is [string, string, 'lower' | 'higher', number] => row[3] !== null && Number.isFinite(row[3]),

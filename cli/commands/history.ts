@@ -25,13 +25,14 @@ export const command: Command = {
     );
     if (values.help) {
       process.stdout.write(
-        `usage: fusebench ${usage}\n\n  A table over result files ordered by kernel version, then date: per setup ×\n  workload × cache state the median of each run and its change against the first.\n  --out DIR also writes history.html (a line chart per workload, self-contained)\n  and history.csv.\n`,
+        `usage: fusebench ${usage}\n\n  Result files ordered by kernel version, then date, in the layout of\n  summary.txt: per cache state kernel-erofs's median with its 95% interval per\n  release, then every other setup's time ratio to kernel-erofs per release, with\n  intervals. Warns when the results mix hosts, CPUs or datasets, or a run is\n  partial. --out DIR also writes history.html (charts, self-contained) and\n  history.csv.\n`,
       );
       return 0;
     }
     if (positionals.length === 0)
       throw new UsageError(`history: expected at least 1 argument; usage: fusebench ${usage}`);
     const history = buildHistory(positionals.map((path) => loadResult(path)));
+    for (const warning of history.warnings) process.stderr.write(`fusebench: warning: ${warning}\n`);
     process.stdout.write(renderHistoryText(history));
     if (values.out !== undefined) {
       const dir = resolve(values.out);

@@ -161,7 +161,7 @@ function repetition(
   options: Required<Pick<SyntheticOptions, 'slowdown'>>,
   random: SeededRandom,
 ): Repetition {
-  const fuse = setup !== 'kernel-erofs' && setup !== 'floor';
+  const fuse = setup !== 'kernel-erofs' && setup !== 'floor' && setup !== 'native';
   const coldFactor = cache === 'cold' ? (workload.bytesPerOp > 0 ? 2.5 : 4) : 1;
   const perOp =
     workload.latencyNs *
@@ -256,7 +256,7 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
         const reps = Array.from({ length: repetitions }, (_, index) =>
           repetition(workload, setup, cache, index, false, settings, random),
         );
-        if (setup !== 'kernel-erofs')
+        if (setup !== 'kernel-erofs' && setup !== 'native')
           reps.push(repetition(workload, setup, cache, repetitions, true, settings, random));
         const base = {
           setup,
@@ -305,13 +305,13 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
       warmupRepetitions: 1,
       seed: 1,
       driver: 'node',
-      fuse: { transport: 'dev-fuse', entryTimeout: 1, attrTimeout: 1, directIo: false },
+      fuse: { transport: 'devfuse', entryTimeout: 1, attrTimeout: 1, directIo: false },
       image: { compression: 'lz4hc', chunkSize: null, pclusterSize: 65536, extraArgs: '' },
       pinning: { client: null, daemon: null },
     },
     dataset: {
       name: 'small-tree',
-      profile: 'small',
+      profile: 'quick',
       seed: 1,
       sourceDir: '/var/cache/fusebench/datasets/small-1',
       contentHash: 'sha256:9f2c4e1d7a0b3c5e8f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70',
@@ -329,7 +329,7 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
     setups: [
       ...SETUPS.map((name) => ({
         name,
-        kind: name === 'kernel-erofs' ? ('kernel' as const) : ('fuse' as const),
+        kind: name === 'kernel-erofs' || name === 'native' ? ('kernel' as const) : ('fuse' as const),
         description: `${name} serving the image`,
         status: 'ok' as const,
         note: null,
