@@ -175,7 +175,6 @@ function latencyCharts(page: Page, section: CacheSection): void {
                 backgroundColor: setupColour(setup),
                 borderWidth: 1.5,
                 pointRadius: 0,
-                stepped: 'after',
               })),
             },
             options: {

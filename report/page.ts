@@ -304,6 +304,7 @@ export function valueAxis(
   const scale: Record<string, unknown> = {
     type: log ? 'logarithmic' : 'linear',
     title: { display: true, text: `${title} (${format.unit}${log ? ', log scale' : ''})` },
+    ticks: { maxRotation: 0, autoSkipPadding: 8 },
   };
   if (log && positive.length > 0) {
     // A margin around the data, and a span of at least 3×, so that a 1, 2 or 5 tick is always labelled.

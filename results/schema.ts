@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { encodedHistogramSchema } from './histogram.js';
 
 /**
  * The result file: one JSON document per `fusebench run`, the only thing reports read.
@@ -27,6 +28,8 @@ export const latencySchema = z.object({
   p90Ns: nanoseconds,
   p99Ns: nanoseconds,
   p999Ns: nanoseconds,
+  /** Every sample, log-linear buckets (results/histogram.ts); absent or null without one. */
+  histogram: encodedHistogramSchema.nullable().optional(),
 });
 export type Latency = z.infer<typeof latencySchema>;
 

@@ -9,6 +9,7 @@ import { CSV_COLUMNS, secondaryMetrics } from '../report/csv.js';
 import { reproduceCommand } from '../report/describe.js';
 import { buildModel, compareKernelReleases, KERNEL_SETUP } from '../report/model.js';
 import { findChromium, withChartPage } from '../report/png.js';
+import { decodeHistogram, mergeHistograms } from '../results/histogram.js';
 import { type ResultFile, resultFileSchema } from '../results/schema.js';
 import { benjaminiHochberg, smallestMannWhitneyP } from '../results/statistics.js';
 import { fusebench } from './helpers/cli.js';
@@ -64,6 +65,16 @@ before(() => {
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** The chart specifications embedded in a report page. */
+function chartSpecs(html: string): Array<{
+  id: string;
+  config: { data: { datasets: Array<{ label: string; data: unknown[] }> } };
+}> {
+  return JSON.parse(
+    /<script type="application\/json" id="fusebench-charts">(.*?)<\/script>/s.exec(html)![1]!,
+  );
+}
 
 /** Display units of summary.txt's unit column, in ns or B/s. */
 const ROW_UNITS: Record<string, number> = {
@@ -350,6 +361,8 @@ describe('fusebench report', () => {
       'cpu-warm-stat-all',
       'ctxsw-cold-tar-devnull',
       'fuse-warm-randread-4k',
+      'latency-warm-stat-all',
+      'latency-cold-parallel-read-4',
     ])
       assert.ok(ids.includes(id), `no chart ${id} (have ${ids.join(', ')})`);
     for (const chart of charts) {
@@ -377,9 +390,7 @@ describe('fusebench report', () => {
     const result = await fusebench(['report', even, '--formats', 'html', '--out', target]);
     assert.equal(result.exitCode, 0, String(result.stderr));
     const html = readFileSync(join(target, 'index.html'), 'utf8');
-    const specs = JSON.parse(
-      /<script type="application\/json" id="fusebench-charts">(.*?)<\/script>/s.exec(html)![1]!,
-    ) as Array<{
+    const specs = chartSpecs(html) as Array<{
       id: string;
       config: {
         data: {
@@ -403,9 +414,46 @@ describe('fusebench report', () => {
     assert.ok(grey > 0, 'no interval includes 1: the test data does not test the grey');
   });
 
+  it('draws latency CDFs from the recorded histograms, repetitions merged, and none without them', async () => {
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    const specs = chartSpecs(html);
+    const chart = specs.find((spec) => spec.id === 'latency-warm-randread-4k')!;
+    const kernel = chart.config.data.datasets.find((dataset) => dataset.label === KERNEL_SETUP)!;
+    const measurement = baseResult.measurements.find(
+      (m) => m.setup === KERNEL_SETUP && m.workload === 'randread-4k' && m.cache === 'warm',
+    )!;
+    const merged = mergeHistograms(
+      measurement.repetitions.filter((r) => !r.traced).map((r) => decodeHistogram(r.ops.pread!.histogram!)),
+    );
+    assert.equal(merged.count, baseResult.config.repetitions * (10008 - 2));
+    assert.deepEqual(
+      kernel.data,
+      merged.cdf().map((point) => ({ x: point.valueNs, y: point.fraction * 100 })),
+    );
+    // A result file without histograms: the page says so and draws no distribution.
+    const bare = JSON.parse(JSON.stringify(baseResult)) as ResultFile;
+    for (const m of [...bare.measurements, ...bare.floor])
+      for (const r of m.repetitions) for (const op of Object.values(r.ops)) op.histogram = null;
+    const target = join(dir, 'bare-report');
+    const result = await fusebench([
+      'report',
+      write('bare.json', bare),
+      '--formats',
+      'html',
+      '--out',
+      target,
+    ]);
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    const bareHtml = readFileSync(join(target, 'index.html'), 'utf8');
+    assert.match(bareHtml, /holds no latency histograms/);
+    assert.ok(!chartSpecs(bareHtml).some((spec) => spec.id.startsWith('latency-')));
+  });
+
   it('saves the charts as titled PNG files', () => {
     const pngs = readdirSync(out).filter((name) => name.endsWith('.png'));
     for (const name of [
+      'latency-warm.png',
+      'latency-cold.png',
       'ratio-warm.png',
       'ratio-cold.png',
       'cpu-warm.png',

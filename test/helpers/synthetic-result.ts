@@ -1,5 +1,6 @@
 import { measurementWarnings, summarize } from '../../bench/summarize.js';
 import { SeededRandom } from '../../lib/random.js';
+import { LatencyHistogram } from '../../results/histogram.js';
 import {
   type CacheState,
   type Measurement,
@@ -8,13 +9,15 @@ import {
   type ResultFile,
   resultFileSchema,
 } from '../../results/schema.js';
+import { percentile } from '../../results/statistics.js';
 import { metrics } from '../../workloads/metrics.js';
 
 /**
  * Result files for report tests, built as `fusebench run` builds them (repetitions, then the
  * engine's own summarize and warnings) from a deterministic model of plausible numbers: four
  * setups, warm and cold, metadata, random-read, sequential-read, parallel-read and shell
- * workloads, one traced repetition per FUSE setup. Always validated through the schema.
+ * workloads, one traced repetition per FUSE setup, latency histograms per operation kind.
+ * Always validated through the schema.
  */
 
 export const SETUPS = ['kernel-erofs', 'fuse-erofs-ts', 'fuse-passthrough-ts', 'native'] as const;
@@ -137,18 +140,31 @@ export interface SyntheticOptions {
   repetitions?: number;
 }
 
+/**
+ * Latency of `count` operations drawn from a log-normal distribution around `median` (σ = 0.45,
+ * a long right tail as real operation latencies have): percentiles from the samples, and their
+ * histogram as a run records it.
+ */
 function latency(median: number, count: number, random: SeededRandom) {
-  const p50 = median * (0.97 + random.next() * 0.06);
+  const center = median * (0.97 + random.next() * 0.06);
+  const samples = Array.from({ length: count }, () => {
+    // Box-Muller: one standard normal from two uniforms.
+    const normal = Math.sqrt(-2 * Math.log(1 - random.next())) * Math.cos(2 * Math.PI * random.next());
+    return center * Math.exp(0.45 * normal);
+  });
+  const average = samples.reduce((sum, value) => sum + value, 0) / count;
+  const variance = samples.reduce((sum, value) => sum + (value - average) ** 2, 0) / Math.max(1, count - 1);
   return {
     count,
-    minNs: p50 * 0.4,
-    maxNs: p50 * 40,
-    meanNs: p50 * 1.15,
-    stddevNs: p50 * 0.6,
-    p50Ns: p50,
-    p90Ns: p50 * 1.6,
-    p99Ns: p50 * 4.5,
-    p999Ns: p50 * 12,
+    minNs: Math.min(...samples),
+    maxNs: Math.max(...samples),
+    meanNs: average,
+    stddevNs: Math.sqrt(variance),
+    p50Ns: percentile(samples, 0.5),
+    p90Ns: percentile(samples, 0.9),
+    p99Ns: percentile(samples, 0.99),
+    p999Ns: percentile(samples, 0.999),
+    histogram: LatencyHistogram.of(samples).encode(),
   };
 }
 
