@@ -99,13 +99,15 @@ export function environmentDifferences(base: ResultFile, next: ResultFile): stri
  */
 export function peerVersions(result: ResultFile): Array<[string, string]> {
   const versions: Array<[string, string]> = [];
-  const isVersion = (name: string) => /version|^libfuse|^fuse3$|^erofs-utils$|^squashfuse$/i.test(name);
+  // Packaged libraries and tools the setups run on (Debian package names), npm packages, and any `...version` fact.
+  const isVersion = (name: string) =>
+    /version|^npm\.|^libfuse|^fuse3$|^erofs-utils$|^erofsfuse$|^squashfuse$|^fio$|^tar$/i.test(name);
   for (const [name, value] of Object.entries(result.environment.facts))
     if (isVersion(name) && value !== null && value !== '') versions.push([name, String(value)]);
   for (const setup of result.setups)
     for (const [name, value] of Object.entries(setup.facts))
       if (/version/i.test(name) && value !== null && value !== '')
-        versions.push([`${setup.name}${name === 'version' ? '' : ` ${name}`}`, String(value)]);
+        versions.push([`${setup.name}${/^(program)?version$/i.test(name) ? '' : ` ${name}`}`, String(value)]);
   return versions;
 }
 

@@ -77,22 +77,25 @@ function summaryTable(page: Page, section: CacheSection, repetitions: number): v
   page.add(
     `<h3>Medians and ratios to ${KERNEL_SETUP}, ${section.cache} cache</h3>
 <p class="note">Every cell: ${CELL_STATISTIC} (${repetitions}) of the workload's metric (time per operation, wall time per run, or throughput) with its 95% bootstrap interval [lo–hi]. Other setups first show their time relative to ${KERNEL_SETUP} (throughput: ${KERNEL_SETUP}'s over the setup's; above 1 is slower) with the interval of that ratio; * the interval excludes 1; ! CV above 10%.</p>
-<table><thead><tr><th>workload</th>${section.setups.map((setup) => `<th>${e(setupLabel(setup))}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
+<table><caption>${CELL_STATISTIC} (${repetitions}) [95% interval]; ratios: time relative to ${KERNEL_SETUP}</caption><thead><tr><th>workload</th>${section.setups.map((setup) => `<th>${e(setupLabel(setup))}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
   );
 }
 
 /** The forest plot of ratios: one row per workload, a CI bar and a diamond per setup, a line at 1. */
 function forestPlot(page: Page, section: CacheSection): void {
   const setups = section.setups.filter((setup) => setup !== KERNEL_SETUP && setup !== FLOOR_SETUP);
+  const workloads = section.workloads.filter((workload) =>
+    setups.some((setup) => section.cell(setup, workload)?.vsKernel),
+  );
   const ratios = setups.map((setup) =>
-    section.workloads.map((workload) => section.cell(setup, workload)?.vsKernel ?? null),
+    workloads.map((workload) => section.cell(setup, workload)?.vsKernel ?? null),
   );
   if (!ratios.flat().some((ratio) => ratio !== null)) return;
   const values = ratios.flat().flatMap((ratio) => (ratio ? [ratio.low, ratio.high, 1] : []));
   const axis = valueAxis(`time relative to ${KERNEL_SETUP}`, values, '×', true);
   const title = `Ratio to ${KERNEL_SETUP} (${section.cache} cache): median time ratio with its 95% interval`;
   const id = `ratio-${section.cache}`;
-  const height = 90 + section.workloads.length * Math.max(28, setups.length * 13);
+  const height = 90 + workloads.length * Math.max(28, setups.length * 13);
   page.add(
     `<h3>Ratio to ${KERNEL_SETUP}, ${section.cache} cache</h3>
 <p class="note">Diamond: the ratio of medians (time relative to ${KERNEL_SETUP}, throughput workloads inverted, so right of the dashed line at 1 is slower); bar: its 95% bootstrap interval. A setup has its colour only where the interval excludes 1; grey where the data cannot tell it from ${KERNEL_SETUP}.</p>
@@ -110,7 +113,7 @@ ${page.figure(
       config: {
         type: 'bar',
         data: {
-          labels: section.workloads,
+          labels: workloads,
           datasets: setups.map((setup, index) => ({
             label: setup,
             data: ratios[index]!.map((ratio) => (ratio ? [ratio.low, ratio.high] : null)),
@@ -246,9 +249,9 @@ function usageCharts(page: Page, section: CacheSection, what: 'cpu' | 'ctxsw'): 
       );
     });
     const axis = valueAxis(
-      what === 'cpu' ? 'CPU time per op' : 'context switches per op',
+      what === 'cpu' ? 'CPU time per op' : 'context switches',
       [...client, ...daemon, ...system],
-      what === 'cpu' ? 'ns' : 'count',
+      what === 'cpu' ? 'ns' : 'per op',
       true,
     );
     charts.push(
@@ -321,9 +324,9 @@ function fuseSection(page: Page, section: CacheSection): void {
           `<tr><td>${e(workload)}</td><td class="left">${e(entry.setup)}</td><td class="left">${e(row.opcode)}</td><td>${row.count}</td><td>${formatNumber(row.perOp)}</td><td>${row.errors}</td><td>${formatDuration(row.meanNs)}</td><td>${formatDuration(row.p50Ns)}</td><td>${formatDuration(row.p99Ns)}</td><td>${formatDuration(row.maxNs)}</td></tr>`,
         );
     const axis = valueAxis(
-      'FUSE requests per operation',
+      'FUSE requests',
       traced.map((entry) => entry.opcodes.reduce((sum, row) => sum + row.perOp, 0)),
-      'requests',
+      'per operation',
       false,
     );
     charts.push(

@@ -80,6 +80,7 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tab
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, td.left, th.left { text-align: left; }
 th { background: #f3f3f3; }
+caption { text-align: left; font-size: 13px; color: #555; padding: 2px 0; }
 td small { color: #555; }
 .chart { position: relative; width: 100%; margin: 8px 0 20px; background: #fff; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 8px 16px; background: #fff; padding: 4px; }
@@ -94,9 +95,9 @@ nav a { margin-right: 12px; }
 `;
 
 /**
- * The in-page script: writes numeric ticks in each axis' unit (log axes only at 1, 2 and 5 of
- * each decade), draws CI markers and reference lines, builds every chart, then sets
- * window.fusebenchReady.
+ * The in-page script: writes numeric ticks in each axis' unit (log axes at 1, 2 and 5 of each
+ * decade, or at powers of ten over more than two decades), draws CI markers and reference
+ * lines, builds every chart, then sets window.fusebenchReady.
  */
 const SCRIPT = `
 (function () {
@@ -161,7 +162,9 @@ const SCRIPT = `
       scale.ticks.callback = function (value) {
         if (scale.type === 'logarithmic') {
           var mantissa = value / Math.pow(10, Math.floor(Math.log10(value)));
-          if (![1, 2, 5].some(function (m) { return Math.abs(mantissa - m) < 1e-6; })) return '';
+          // Over more than two decades only the powers of ten, else 1, 2 and 5 of each decade.
+          var labelled = this.max / this.min > 100 ? [1] : [1, 2, 5];
+          if (!labelled.some(function (m) { return Math.abs(mantissa - m) < 1e-6; })) return '';
         }
         return fmt(value, axis);
       };
@@ -303,8 +306,9 @@ export function valueAxis(
   );
   const scale: Record<string, unknown> = {
     type: log ? 'logarithmic' : 'linear',
-    title: { display: true, text: `${title} (${format.unit}${log ? ', log scale' : ''})` },
-    ticks: { maxRotation: 0, autoSkipPadding: 8 },
+    title: { display: true, text: `${title} (${format.unit}${log ? ', log' : ''})` },
+    // The page script labels few ticks of a log axis: skipping more could leave none.
+    ticks: log ? { maxRotation: 0, autoSkip: false } : { maxRotation: 0 },
   };
   if (log && positive.length > 0) {
     // A margin around the data, and a span of at least 3×, so that a 1, 2 or 5 tick is always labelled.

@@ -101,6 +101,12 @@ function mainTable(model: ReportModel): string[] {
   }));
   const { lines, legend } = renderGrid(setupColumns(setups), blocks, TEXT_WIDTH);
   const { repetitions } = model.result.config;
+  // Rows that cannot be ratios: said under the table, since the unit column looks the same.
+  const absolute = model.sections.flatMap((section) =>
+    section.workloads
+      .filter((workload) => !section.cell(KERNEL_SETUP, workload))
+      .map((workload) => `${workload} ${section.cache}`),
+  );
   return [
     ...wrap(
       `Cells: ${CELL_STATISTIC} (${repetitions}) of time per operation, wall time per run or throughput. ${KERNEL_SETUP} in the row's unit; every other setup as its time relative to ${KERNEL_SETUP} (throughput: ${KERNEL_SETUP}'s over the setup's), above 1 is slower. * the 95% bootstrap interval of the ratio excludes 1; ! CV above 10%.`,
@@ -108,6 +114,16 @@ function mainTable(model: ReportModel): string[] {
     '',
     ...lines,
     ...(legend ? ['', ...wrap(`setups: ${legend}`, TEXT_WIDTH, '  ')] : []),
+    ...(absolute.length > 0
+      ? [
+          '',
+          ...wrap(
+            `without ${KERNEL_SETUP} (${absolute.join(', ')}): every setup in the row's unit, not as a ratio.`,
+            TEXT_WIDTH,
+            '  ',
+          ),
+        ]
+      : []),
   ];
 }
 
