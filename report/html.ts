@@ -1,3 +1,4 @@
+import { groupWarnings } from '../results/warnings.js';
 import { environmentFields, methodText, peerVersions, reproduceCommand } from './describe.js';
 import { textExporter } from './exporter.js';
 import { fuseTaxRows } from './fuse-tax.js';
@@ -26,7 +27,6 @@ import {
   valueAxis,
 } from './page.js';
 import { formatBytes, formatDuration, formatEstimate, formatNumber } from './units.js';
-import { groupWarnings } from './warnings.js';
 
 /**
  * index.html: every figure of a report on one self-contained page, per cache state (warm and cold
@@ -141,7 +141,15 @@ ${page.figure(
   );
 }
 
-/** Latency CDFs: one panel per workload, every setup in it, on a log time axis. */
+/**
+ * A cumulative fraction on the nines scale, -log10(1 - F); the last point (F = 1) is drawn half a
+ * sample beyond the one before it, where a finite scale can show it.
+ */
+export function ninesOf(fraction: number, count: number): number {
+  return -Math.log10(Math.max(1 - fraction, 1 / (2 * count)));
+}
+
+/** Latency CDFs: one panel per workload, every setup in it, log time against the nines scale. */
 function latencyCharts(page: Page, section: CacheSection): void {
   const panels: string[] = [];
   let missing = 0;
@@ -163,17 +171,19 @@ function latencyCharts(page: Page, section: CacheSection): void {
       true,
     );
     const title = `${workload}: ${kinds.join('/')} latency CDF (${section.cache} cache)`;
+    // The nines scale: y = -log10(1 - F), so p90, p99 and p99.9 are evenly spaced and tails show.
+    const top = Math.max(1, ...curves.map((entry) => ninesOf(1, entry.curve.count)));
     panels.push(
       page.chart(
         `latency-${section.cache}-${workload}`,
         {
-          axes: { x: axis.format, y: { unit: '%', divisor: 1 } },
+          axes: { x: axis.format, y: { unit: '%', divisor: 1, nines: true } },
           config: {
             type: 'line',
             data: {
               datasets: curves.map(({ setup, curve }) => ({
                 label: setupLabel(setup),
-                data: curve.points.map((point) => ({ x: point.ns, y: point.fraction * 100 })),
+                data: curve.points.map((point) => ({ x: point.ns, y: ninesOf(point.fraction, curve.count) })),
                 borderColor: setupColour(setup),
                 backgroundColor: setupColour(setup),
                 borderWidth: 1.5,
@@ -191,8 +201,8 @@ function latencyCharts(page: Page, section: CacheSection): void {
                 y: {
                   type: 'linear',
                   min: 0,
-                  max: 100,
-                  title: { display: true, text: 'operations at or below (%)' },
+                  max: top,
+                  title: { display: true, text: 'ops at or below (%, nines)' },
                 },
               },
             },
@@ -210,7 +220,7 @@ function latencyCharts(page: Page, section: CacheSection): void {
     return;
   }
   page.add(
-    `${heading}<p class="note">Cumulative distribution of the latency of every timed operation of the workload's dominant kind, repetitions merged (histograms as recorded), one line per setup; time on a log axis.${missing > 0 ? ` ${missing} measurement(s) without histograms are left out.` : ''}</p>
+    `${heading}<p class="note">Cumulative distribution of the latency of every timed operation of the workload's dominant kind, repetitions merged (histograms as recorded), one line per setup: time on a log axis against the share of operations at or below it on a nines scale (0%, 90%, 99%, 99.9%, … equally spaced), so the tail is as visible as the median.${missing > 0 ? ` ${missing} measurement(s) without histograms are left out.` : ''}</p>
 ${page.figure(`latency-${section.cache}`, `Latency distribution per operation, ${section.cache} cache`, panels.join(''), true)}`,
   );
 }
@@ -466,14 +476,14 @@ function environmentSection(page: Page, model: ReportModel): void {
       .map((paragraph) => `<p>${e(paragraph)}</p>`)
       .join('')}`,
   );
-  const kinds = groupWarnings(model);
+  const kinds = groupWarnings(model.result);
   page.add(
     kinds.length === 0
       ? '<h3>Warnings</h3><p>None.</p>'
       : `<h3>Warnings (${model.warnings.length})</h3>${kinds
           .map(
-            ({ kind, items }) =>
-              `<details><summary>${items.length} × ${e(kind)}</summary><ul class="warnings">${items.map((warning) => `<li>${e(warning)}</li>`).join('')}</ul></details>`,
+            ({ kind, count, details, cells }) =>
+              `<details><summary>${count} × ${e(kind)}</summary><ul class="warnings">${[...details, ...cells].map((item) => `<li>${e(item)}</li>`).join('')}</ul></details>`,
           )
           .join('')}`,
   );

@@ -40,6 +40,8 @@ export function latencyDistribution(measurement: Measurement): LatencyDistributi
 
 export interface LatencyCurve {
   kind: string;
+  /** Operations in the distribution. */
+  count: number;
   /** Ascending bucket edges with the exact fraction of operations at or below each. */
   points: Array<{ ns: number; fraction: number }>;
 }
@@ -50,6 +52,7 @@ export function latencyCurve(measurement: Measurement): LatencyCurve | null {
   if (!distribution) return null;
   return {
     kind: distribution.kind,
+    count: distribution.histogram.count,
     points: distribution.histogram.cdf().map((point) => ({ ns: point.valueNs, fraction: point.fraction })),
   };
 }

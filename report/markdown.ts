@@ -1,10 +1,10 @@
+import { groupWarnings } from '../results/warnings.js';
 import { environmentFields, methodText, peerVersions, reproduceCommand } from './describe.js';
 import { textExporter } from './exporter.js';
 import { fuseTaxRows } from './fuse-tax.js';
 import { setupLabel } from './grid.js';
 import { CELL_STATISTIC, KERNEL_SETUP, type ReportModel } from './model.js';
 import { formatDuration, formatEstimate, formatInterval, formatNumber } from './units.js';
-import { groupWarnings } from './warnings.js';
 
 /**
  * summary.md: what summary.txt says, as Markdown for CI systems and issue trackers: the same table
@@ -100,12 +100,12 @@ export function renderMarkdownModel(model: ReportModel): string[] {
     );
   }
   lines.push('## Method', '', ...methodText(result).flatMap((paragraph) => [paragraph, '']));
-  const kinds = groupWarnings(model);
+  const kinds = groupWarnings(result);
   if (kinds.length > 0) {
-    lines.push(`## Warnings (${model.warnings.length})`, '');
-    for (const { kind, items } of kinds) {
-      lines.push(`<details><summary>${items.length} × ${escapeCell(kind)}</summary>`, '');
-      lines.push(...items.map((warning) => `- ${warning}`), '', '</details>', '');
+    lines.push(`## Warnings (${kinds.reduce((sum, group) => sum + group.count, 0)})`, '');
+    for (const { kind, count, details, cells } of kinds) {
+      lines.push(`<details><summary>${count} × ${escapeCell(kind)}</summary>`, '');
+      lines.push(...[...details, ...cells].map((item) => `- ${item}`), '', '</details>', '');
     }
   }
   return lines;

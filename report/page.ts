@@ -14,6 +14,8 @@ import { unitFor } from './units.js';
 export interface AxisFormat {
   divisor: number;
   unit: string;
+  /** A nines scale: value v stands for 100·(1 − 10^−v) percent (0, 90, 99, 99.9, ...). */
+  nines?: boolean;
 }
 
 /** One chart on the page: a chart.js configuration plus how its numeric axes are labelled. */
@@ -153,13 +155,23 @@ const SCRIPT = `
     config.options.animation = false;
     config.options.responsive = true;
     config.options.maintainAspectRatio = false;
+    // Room for the last tick label of a horizontal axis.
+    config.options.layout = { padding: { right: 14 } };
     config.options.scales = config.options.scales || {};
     var names = Object.keys(spec.axes);
     names.forEach(function (name) {
       var axis = spec.axes[name];
       var scale = config.options.scales[name] = config.options.scales[name] || {};
       scale.ticks = scale.ticks || {};
+      if (axis.nines)
+        // The median, then 90%, 99%, 99.9%, ...
+        scale.afterBuildTicks = function (built) {
+          var ticks = [{ value: Math.log10(2) }];
+          for (var v = 1; v <= built.max + 1e-9; v++) ticks.push({ value: v });
+          built.ticks = ticks;
+        };
       scale.ticks.callback = function (value) {
+        if (axis.nines) return (100 - 100 * Math.pow(10, -value)).toFixed(Math.max(0, Math.round(value) - 2)) + '%';
         if (scale.type === 'logarithmic') {
           var mantissa = value / Math.pow(10, Math.floor(Math.log10(value)));
           // Over more than two decades only the powers of ten, else 1, 2 and 5 of each decade.

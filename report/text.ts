@@ -1,4 +1,5 @@
 import type { ResultFile } from '../results/schema.js';
+import { groupWarnings } from '../results/warnings.js';
 import { environmentFields, peerVersions, reproduceCommand } from './describe.js';
 import type { Exporter } from './exporter.js';
 import { textExporter } from './exporter.js';
@@ -7,7 +8,6 @@ import { abbreviations, type GridBlock, type GridRow, renderGrid, setupColumns }
 import { buildModel, type CacheSection, CELL_STATISTIC, KERNEL_SETUP, type ReportModel } from './model.js';
 import { field, renderTable, TEXT_WIDTH, type TextTable, wrap } from './table.js';
 import { formatDuration, formatIn, formatNumber, toAscii, unitFor } from './units.js';
-import { warningCounts } from './warnings.js';
 
 /**
  * summary.txt, also what `fusebench run` prints at the end: a text to paste into a mail, in the
@@ -216,11 +216,13 @@ export function renderSummaryLines(model: ReportModel): string[] {
   const tax = fuseTaxTable(model);
   if (tax.length > 0) lines.push('', ...tax);
   lines.push('');
+  const groups = groupWarnings(model.result);
+  const total = groups.reduce((sum, group) => sum + group.count, 0);
   lines.push(
     ...wrap(
-      model.warnings.length === 0
+      total === 0
         ? 'warnings: none'
-        : `warnings: ${warningCounts(model)} (all ${model.warnings.length} in index.html and the result file)`,
+        : `warnings: ${groups.map((group) => `${group.count} ${group.kind}`).join(', ')} (all ${total} in index.html and the result file)`,
       TEXT_WIDTH,
       '  ',
     ),

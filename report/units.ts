@@ -104,11 +104,15 @@ export function formatIn(value: number, unit: DisplayUnit): string {
   return Number.isFinite(value) ? fixed(value / unit.divisor) : '—';
 }
 
-/** "[45.1–48.0]": an interval in the unit and precision of the value it belongs to. */
+/**
+ * "[45.1–48.0]": an interval in the unit of the value it belongs to, each bound at the value's
+ * precision or three significant digits, whichever is coarser ("[13.0–630]", not "[13.0–630.0]").
+ */
 export function formatInterval(value: number, low: number, high: number, divisor = 1): string {
   if (!Number.isFinite(low) || !Number.isFinite(high)) return '';
   const decimals = decimalsFor(value / divisor);
-  return `[${(low / divisor).toFixed(decimals)}–${(high / divisor).toFixed(decimals)}]`;
+  const bound = (x: number) => (x / divisor).toFixed(Math.min(decimals, decimalsFor(x / divisor)));
+  return `[${bound(low)}–${bound(high)}]`;
 }
 
 /** "46.8µs [45.1–48.0]": a median with its 95% interval, both in the median's unit. */

@@ -7,6 +7,7 @@ import { summarize } from '../bench/summarize.js';
 import { parseRunOptions } from '../cli/commands/run.js';
 import { CSV_COLUMNS, secondaryMetrics } from '../report/csv.js';
 import { reproduceCommand } from '../report/describe.js';
+import { ninesOf } from '../report/html.js';
 import { buildModel, compareKernelReleases, KERNEL_SETUP } from '../report/model.js';
 import { findChromium, withChartPage } from '../report/png.js';
 import { decodeHistogram, mergeHistograms } from '../results/histogram.js';
@@ -428,7 +429,7 @@ describe('fusebench report', () => {
     assert.equal(merged.count, baseResult.config.repetitions * (10008 - 2));
     assert.deepEqual(
       kernel.data,
-      merged.cdf().map((point) => ({ x: point.valueNs, y: point.fraction * 100 })),
+      merged.cdf().map((point) => ({ x: point.valueNs, y: ninesOf(point.fraction, merged.count) })),
     );
     // A result file without histograms: the page says so and draws no distribution.
     const bare = JSON.parse(JSON.stringify(baseResult)) as ResultFile;
