@@ -224,7 +224,7 @@ describe('fusebench report', () => {
     assert.deepEqual(reproduce.split(/\s+/).slice(0, 2), ['fusebench', 'run']);
     // And `fusebench run` reads it back as the run's options.
     const options = parseRunOptions(reproduce.split(/\s+/).slice(2));
-    assert.ok(typeof options === 'object');
+    if (typeof options !== 'object' || 'dryRun' in options) throw new Error(`not a run: ${String(options)}`);
     assert.equal(options.profile, baseResult.config.profile);
     assert.deepEqual(options.setups, baseResult.config.setups);
     assert.deepEqual(options.workloads, baseResult.config.workloads);
