@@ -309,13 +309,17 @@ export function valueAxis(
   metricUnit: string,
   log: boolean,
 ): { scale: Record<string, unknown>; format: AxisFormat } {
-  const format: AxisFormat =
-    metricUnit === 'ns' || metricUnit === 'B/s'
-      ? unitFor(values, metricUnit)
-      : { unit: metricUnit, divisor: 1 };
   const positive = values.filter(
     (value): value is number => value !== null && value > 0 && Number.isFinite(value),
   );
+  // A log axis over many decades takes the unit of its geometric middle (µs for 2 µs to 100 ms),
+  // so neither end reads as 0.001 of a large unit.
+  const middle =
+    log && positive.length > 0 ? [Math.sqrt(Math.min(...positive) * Math.max(...positive))] : values;
+  const format: AxisFormat =
+    metricUnit === 'ns' || metricUnit === 'B/s'
+      ? unitFor(middle, metricUnit)
+      : { unit: metricUnit, divisor: 1 };
   const scale: Record<string, unknown> = {
     type: log ? 'logarithmic' : 'linear',
     title: { display: true, text: `${title} (${format.unit}${log ? ', log' : ''})` },
