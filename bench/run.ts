@@ -208,7 +208,9 @@ export async function runBenchmark(
   } catch (error) {
     result.status = signal.aborted ? 'interrupted' : 'failed';
     // An interrupt also kills the clients (same process group): their exit is not the reason.
-    result.warnings.push(signal.aborted ? 'run interrupted by a signal' : `run failed: ${errorMessage(error)}`);
+    result.warnings.push(
+      signal.aborted ? 'run interrupted by a signal' : `run failed: ${errorMessage(error)}`,
+    );
     throw error;
   } finally {
     progress.end();

@@ -59,9 +59,9 @@ export function methodText(result: ResultFile): string[] {
   return [
     `Every setup serves the same EROFS image (or a copy of the same tree) and runs the same op streams. ${config.repetitions} timed repetitions per setup, workload and cache state (after ${config.warmupRepetitions} warm-up repetitions for the warm cache), the setup order shuffled every round so machine drift spreads over all setups.`,
     'Cold cache: every setup is remounted (a new daemon) at the start of each round, and page, dentry and inode caches are dropped right before every repetition. Warm cache: the same repetitions after warm-up, page and dentry caches kept.',
-    'Figures are medians over repetitions of the per-repetition value (time per operation, throughput, or wall time). The ± figure is half the width of a 95% percentile-bootstrap interval of the median (2000 resamples, fixed seed).',
+    'One statistic per cell, in every table and chart: the median over the timed repetitions of the per-repetition value (time per operation, throughput, or wall time), with its 95% percentile-bootstrap interval [lo–hi] (2000 resamples, fixed seed). With few repetitions that interval is wide (with 5 it is close to [min–max]): read it as such.',
     `Ratios are a setup's time relative to ${KERNEL_SETUP} in the same cache state (for throughput workloads, ${KERNEL_SETUP}'s throughput divided by the setup's), so above 1 is slower; their interval bootstraps both sides.`,
-    "Latency bars show the median over repetitions of the p50 of the workload's dominant operation, the whisker its p99. Repetitions with FUSE tracing on are left out of every timing figure; FUSE request counts and kernel-side request latency come only from them.",
+    'Latency distributions are drawn from the histograms recorded per operation kind and repetition, merged over the timed repetitions. Repetitions with FUSE tracing on are left out of every timing figure; FUSE request counts and kernel-side request latency come only from them.',
     "CPU and context switches per operation: client from getrusage, daemon from its threads' schedstat, system from /proc/stat deltas of the whole machine (which includes client and daemon).",
     floor
       ? `The ${FLOOR_SETUP} runs the same op streams against a tmpfs copy, warm: the cost of the client itself. A figure within 2× of the floor mostly measures the client.`
@@ -91,4 +91,87 @@ export function environmentDifferences(base: ResultFile, next: ResultFile): stri
   return pairs
     .filter(([, a, b]) => String(a) !== String(b))
     .map(([name, a, b]) => `${name}: ${String(a)} → ${String(b)}`);
+}
+
+/**
+ * Versions of the software a run compared against: packaged libraries and peer daemons recorded
+ * in the environment's facts, and any version a setup recorded in its own facts.
+ */
+export function peerVersions(result: ResultFile): Array<[string, string]> {
+  const versions: Array<[string, string]> = [];
+  // Packaged libraries and tools the setups run on (Debian package names), npm packages, and any `...version` fact.
+  const isVersion = (name: string) =>
+    /version|^npm\.|^libfuse|^fuse3$|^erofs-utils$|^erofsfuse$|^squashfuse$|^fio$|^tar$/i.test(name);
+  for (const [name, value] of Object.entries(result.environment.facts))
+    if (isVersion(name) && value !== null && value !== '') versions.push([name, String(value)]);
+  for (const setup of result.setups)
+    for (const [name, value] of Object.entries(setup.facts))
+      if (/version/i.test(name) && value !== null && value !== '')
+        versions.push([`${setup.name}${/^(program)?version$/i.test(name) ? '' : ` ${name}`}`, String(value)]);
+  return versions;
+}
+
+/** Quotes a shell word when it needs it. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The `fusebench run` command that measures what this result measured, rebuilt from the options
+ * the result records (every option spelt out, so that changed defaults cannot change its meaning);
+ * the commit it ran at is in the header.
+ */
+export function reproduceCommand(result: ResultFile): string[] {
+  const { config, dataset } = result;
+  const args = ['fusebench', 'run', '--profile', config.profile];
+  args.push('--setups', config.setups.join(','), '--workloads', config.workloads.join(','));
+  args.push('--cache', config.cacheStates.join(','));
+  args.push('--repetitions', String(config.repetitions), '--warmup', String(config.warmupRepetitions));
+  args.push('--seed', String(config.seed), '--driver', config.driver);
+  if (dataset.profile !== null) args.push('--dataset', dataset.profile);
+  else args.push('--dataset-dir', dataset.sourceDir);
+  const image = config.image;
+  if (typeof image.compression === 'string' && image.compression !== '')
+    args.push('--compression', image.compression);
+  if (typeof image.chunkSize === 'number') args.push('--chunk-size', String(image.chunkSize));
+  if (typeof image.pclusterSize === 'number') args.push('--pcluster-size', String(image.pclusterSize));
+  if (typeof image.extraArgs === 'string')
+    for (const arg of image.extraArgs.split(' ').filter(Boolean)) args.push(`--mkfs-arg=${arg}`);
+  const fuse = config.fuse;
+  if (typeof fuse.transport === 'string') args.push('--transport', fuse.transport);
+  if (typeof fuse.entryTimeout === 'number') args.push('--entry-timeout', String(fuse.entryTimeout));
+  if (typeof fuse.attrTimeout === 'number') args.push('--attr-timeout', String(fuse.attrTimeout));
+  if (fuse.kernelCache === false) args.push('--no-kernel-cache');
+  if (fuse.autoCache === true) args.push('--auto-cache');
+  if (typeof fuse.maxRead === 'number' && fuse.maxRead > 0) args.push('--max-read', String(fuse.maxRead));
+  if (fuse.directIo === true) args.push('--direct-io');
+  if (typeof fuse.threads === 'number') args.push('--threads', String(fuse.threads));
+  const kernel = result.setups.find((setup) => setup.name === KERNEL_SETUP);
+  if (typeof kernel?.facts.backing === 'string' && kernel.facts.backing.startsWith('loop'))
+    args.push('--loop-direct-io');
+  if (config.pinning.client) args.push('--client-cpus', config.pinning.client);
+  if (config.pinning.daemon) args.push('--daemon-cpus', config.pinning.daemon);
+  const measured = [...result.measurements, ...result.floor];
+  if (result.floor.length === 0 && result.status === 'complete' && measured.length > 0)
+    args.push('--no-floor');
+  const fuseMeasured = result.measurements.some((m) => m.repetitions.some((r) => r.daemon !== null));
+  if (fuseMeasured && !measured.some((m) => m.repetitions.some((r) => r.traced))) args.push('--no-trace');
+  return args.map(shellWord);
+}
+
+/** Host, CPU and dataset of each result, when they are not all the same: what makes runs incomparable. */
+export function mixedRuns(results: readonly ResultFile[]): string[] {
+  const differing = (what: string, of: (result: ResultFile) => string) => {
+    const values = [...new Set(results.map(of))];
+    return values.length > 1 ? [`${what}: ${values.join(' | ')}`] : [];
+  };
+  return [
+    ...differing('hosts', (result) => result.environment.hostname),
+    ...differing('CPUs', (result) => `${result.environment.cpuModel} ×${result.environment.cpus}`),
+    ...differing(
+      'datasets',
+      (result) =>
+        `${result.dataset.name} ${result.dataset.contentHash.replace(/^(\w+:)?(.{12}).*$/, '$1$2')}`,
+    ),
+  ];
 }

@@ -16,7 +16,14 @@ import { metricValue } from '../workloads/metrics.js';
  * What every report output is rendered from: result files as read (validated by the schema and
  * nothing else), arranged per cache state with setups as columns and workloads as rows, and the
  * ratio of every setup to kernel-erofs. Outputs never recompute statistics on their own.
+ *
+ * One statistic per cell, everywhere (tables, charts, CSV): the median over the timed repetitions
+ * of the workload's metric (time per operation, throughput or wall time of one repetition), with
+ * the 95% bootstrap interval of that median; ratios are ratios of those medians.
  */
+
+/** The cell statistic in words, for table headers and chart notes. */
+export const CELL_STATISTIC = 'median over timed repetitions';
 
 /** The reference every ratio is taken against. */
 export const KERNEL_SETUP = 'kernel-erofs';
@@ -187,30 +194,6 @@ export function buildModel(loaded: LoadedResult): ReportModel {
   return { path: loaded.path, result, sections, metrics, warnings };
 }
 
-/** Latency of the operation kind a workload is mostly made of, over the timed repetitions. */
-export interface OpLatency {
-  kind: string;
-  p50Ns: number;
-  p99Ns: number;
-}
-
-/**
- * The dominant operation kind (most operations) of a measurement and the medians over its timed
- * repetitions of that kind's p50 and p99; null for drivers that only time the whole run.
- */
-export function opLatency(measurement: Measurement): OpLatency | null {
-  const timed = measurement.repetitions.filter((repetition) => !repetition.traced);
-  const counts = new Map<string, number>();
-  for (const repetition of timed)
-    for (const [kind, latency] of Object.entries(repetition.ops))
-      counts.set(kind, (counts.get(kind) ?? 0) + latency.count);
-  const kind = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
-  if (kind === undefined) return null;
-  const of = (select: (latency: { p50Ns: number; p99Ns: number }) => number) =>
-    median(timed.flatMap((repetition) => (repetition.ops[kind] ? [select(repetition.ops[kind])] : [])));
-  return { kind, p50Ns: of((latency) => latency.p50Ns), p99Ns: of((latency) => latency.p99Ns) };
-}
-
 /** FUSE requests of one opcode over the traced repetitions of a measurement. */
 export interface FuseOpcodeRow {
   opcode: string;
@@ -250,6 +233,20 @@ export function fuseOpcodes(measurement: Measurement): FuseOpcodeRow[] {
     .sort((a, b) => b.count - a.count || (a.opcode < b.opcode ? -1 : 1));
 }
 
+/** Median over timed repetitions of a per-operation figure of one repetition (null where it has none). */
+export function medianPerOp(
+  measurement: Measurement,
+  select: (repetition: Measurement['repetitions'][number]) => number | null,
+): number | null {
+  const values = measurement.repetitions
+    .filter((repetition) => !repetition.traced)
+    .flatMap((repetition) => {
+      const value = select(repetition);
+      return value === null ? [] : [value / Math.max(1, repetition.opCount)];
+    });
+  return values.length > 0 ? median(values) : null;
+}
+
 /** Median over timed repetitions of whole-machine CPU time (user + system) per operation. */
 export function systemCpuPerOp(measurement: Measurement): number {
   return median(
@@ -260,12 +257,6 @@ export function systemCpuPerOp(measurement: Measurement): number {
           (repetition.system.userNs + repetition.system.systemNs) / Math.max(1, repetition.opCount),
       ),
   );
-}
-
-/** Half the width of the median's 95% interval. */
-export function halfWidth(measurement: Measurement): number {
-  const { ciLow, ciHigh } = measurement.summary.value;
-  return (ciHigh - ciLow) / 2;
 }
 
 /** Sorts kernel release strings numerically ("6.9" < "6.10", "6.10-rc3" < "6.10"). */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { FatalError } from '../lib/errors.js';
+import { unitFor } from './units.js';
 
 /**
  * The self-contained HTML page of index.html and history.html: chart.js (UMD build) inlined from
@@ -9,15 +10,23 @@ import { FatalError } from '../lib/errors.js';
  * access, no external file: the page can be mailed or attached as it is.
  */
 
-/** One chart on the page: a chart.js configuration plus how to label its value axis. */
+/** How the ticks and tooltips of one numeric axis are written: value / divisor, in `unit`. */
+export interface AxisFormat {
+  divisor: number;
+  unit: string;
+  /** A nines scale: value v stands for 100·(1 − 10^−v) percent (0, 90, 99, 99.9, ...). */
+  nines?: boolean;
+}
+
+/** One chart on the page: a chart.js configuration plus how its numeric axes are labelled. */
 export interface ChartSpec {
   id: string;
   /** Chart.js configuration (type, data, options); plain JSON only. */
   config: Record<string, unknown>;
-  /** How values are labelled on the value axis and in tooltips. */
-  format: 'time' | 'rate' | 'count';
-  /** The value axis ('y' for vertical bars and lines). */
-  valueAxis?: string;
+  /** Numeric axes by scale id ('x', 'y'); the first is the one tooltips report. */
+  axes: Record<string, AxisFormat>;
+  /** Legend entries to show instead of one per dataset (forest plots: setup colours and grey). */
+  legend?: Array<{ text: string; colour: string }>;
 }
 
 let chartJs: string | undefined;
@@ -73,92 +82,135 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tab
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, td.left, th.left { text-align: left; }
 th { background: #f3f3f3; }
+caption { text-align: left; font-size: 13px; color: #555; padding: 2px 0; }
 td small { color: #555; }
 .chart { position: relative; width: 100%; margin: 8px 0 20px; background: #fff; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 8px 16px; background: #fff; padding: 4px; }
 .grid .chart { margin: 0; }
 .figure { background: #fff; padding: 8px; }
 .note { color: #555; font-size: 13px; }
+.caption { font-weight: 600; font-size: 14px; margin: 0 0 4px; }
 dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; }
 dl.env dt { font-weight: 600; } dl.env dd { margin: 0; }
 ul.warnings li { margin: 2px 0; }
 nav a { margin-right: 12px; }
 `;
 
-/** The in-page script: formats axes, draws p99 whiskers, builds every chart, then sets window.fusebenchReady. */
+/**
+ * The in-page script: writes numeric ticks in each axis' unit (log axes at 1, 2 and 5 of each
+ * decade, or at powers of ten over more than two decades), draws CI markers and reference
+ * lines, builds every chart, then sets window.fusebenchReady.
+ */
 const SCRIPT = `
 (function () {
-  var UNITS = {
-    time: [['ns', 1], ['\\u00b5s', 1e3], ['ms', 1e6], ['s', 1e9]],
-    rate: [['B/s', 1], ['KiB/s', 1024], ['MiB/s', 1048576], ['GiB/s', 1073741824]],
-    count: [['', 1], ['k', 1e3], ['M', 1e6], ['G', 1e9]]
-  };
-  function fmt(value, kind) {
+  function fmt(value, axis) {
     if (value === null || value === undefined || !isFinite(value)) return '';
-    var units = UNITS[kind] || UNITS.count, chosen = units[0];
-    for (var i = 0; i < units.length; i++) if (Math.abs(value) >= units[i][1]) chosen = units[i];
-    var shown = value / chosen[1];
+    var shown = value / axis.divisor;
     var digits = shown === 0 ? 0 : Math.max(0, Math.min(6, 3 - (Math.floor(Math.log10(Math.abs(shown))) + 1)));
-    return shown.toFixed(digits) + chosen[0];
+    return String(Number(shown.toFixed(digits)));
   }
-  var whiskers = {
-    id: 'fusebenchWhiskers',
+  var marks = {
+    id: 'fusebenchMarks',
     afterDatasetsDraw: function (chart) {
       var ctx = chart.ctx;
+      var horizontal = chart.options.indexAxis === 'y';
       chart.data.datasets.forEach(function (dataset, index) {
         var meta = chart.getDatasetMeta(index);
-        if (!dataset.whiskers || meta.hidden) return;
-        var scale = chart.scales[meta.yAxisID];
+        if (!dataset.points || meta.hidden) return;
+        var scale = chart.scales[horizontal ? meta.xAxisID : meta.yAxisID];
         meta.data.forEach(function (bar, j) {
-          var high = dataset.whiskers[j];
-          if (high === null || high === undefined || !isFinite(high)) return;
-          var top = scale.getPixelForValue(high);
-          var half = Math.max(2, Math.min(6, bar.width / 3));
+          var value = dataset.points[j];
+          if (value === null || value === undefined || !isFinite(value)) return;
+          var at = scale.getPixelForValue(value);
+          var x = horizontal ? at : bar.x, y = horizontal ? bar.y : at;
+          var colour = Array.isArray(dataset.backgroundColor) ? dataset.backgroundColor[j] : dataset.backgroundColor;
           ctx.save();
+          ctx.fillStyle = colour;
           ctx.strokeStyle = '#222';
-          ctx.lineWidth = 1.2;
+          ctx.lineWidth = 1;
           ctx.beginPath();
-          ctx.moveTo(bar.x, bar.y);
-          ctx.lineTo(bar.x, top);
-          ctx.moveTo(bar.x - half, top);
-          ctx.lineTo(bar.x + half, top);
-          ctx.stroke();
+          ctx.moveTo(x, y - 5); ctx.lineTo(x + 5, y); ctx.lineTo(x, y + 5); ctx.lineTo(x - 5, y); ctx.closePath();
+          ctx.fill(); ctx.stroke();
           ctx.restore();
         });
       });
+      var line = chart.options.plugins.fusebenchLine;
+      if (line && chart.scales[line.axis]) {
+        var scale = chart.scales[line.axis], area = chart.chartArea, p = scale.getPixelForValue(line.value);
+        ctx.save();
+        ctx.strokeStyle = '#333';
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath();
+        if (line.axis === 'x') { ctx.moveTo(p, area.top); ctx.lineTo(p, area.bottom); }
+        else { ctx.moveTo(area.left, p); ctx.lineTo(area.right, p); }
+        ctx.stroke();
+        ctx.restore();
+      }
     }
   };
   var specs = JSON.parse(document.getElementById('fusebench-charts').textContent);
   specs.forEach(function (spec) {
     var config = spec.config;
-    var axis = spec.valueAxis || 'y';
     config.options = config.options || {};
     config.options.animation = false;
     config.options.responsive = true;
     config.options.maintainAspectRatio = false;
+    // Room for the last tick label of a horizontal axis.
+    config.options.layout = { padding: { right: 14 } };
     config.options.scales = config.options.scales || {};
-    var scale = config.options.scales[axis] = config.options.scales[axis] || {};
-    scale.ticks = scale.ticks || {};
-    scale.ticks.callback = function (value) {
-      if (scale.type === 'logarithmic') {
-        var mantissa = value / Math.pow(10, Math.floor(Math.log10(value)));
-        if (![1, 2, 5].some(function (m) { return Math.abs(mantissa - m) < 1e-6; })) return '';
-      }
-      return fmt(value, spec.format);
-    };
+    var names = Object.keys(spec.axes);
+    names.forEach(function (name) {
+      var axis = spec.axes[name];
+      var scale = config.options.scales[name] = config.options.scales[name] || {};
+      scale.ticks = scale.ticks || {};
+      if (axis.nines)
+        // The median, then 90%, 99%, 99.9%, ...
+        scale.afterBuildTicks = function (built) {
+          var ticks = [{ value: Math.log10(2) }];
+          for (var v = 1; v <= built.max + 1e-9; v++) ticks.push({ value: v });
+          built.ticks = ticks;
+        };
+      scale.ticks.callback = function (value) {
+        if (axis.nines) return (100 - 100 * Math.pow(10, -value)).toFixed(Math.max(0, Math.round(value) - 2)) + '%';
+        if (scale.type === 'logarithmic') {
+          var mantissa = value / Math.pow(10, Math.floor(Math.log10(value)));
+          // Over more than two decades only the powers of ten, else 1, 2 and 5 of each decade.
+          var labelled = this.max / this.min > 100 ? [1] : [1, 2, 5];
+          if (!labelled.some(function (m) { return Math.abs(mantissa - m) < 1e-6; })) return '';
+        }
+        return fmt(value, axis);
+      };
+    });
     config.options.plugins = config.options.plugins || {};
+    if (spec.legend) {
+      config.options.plugins.legend = config.options.plugins.legend || {};
+      config.options.plugins.legend.labels = config.options.plugins.legend.labels || {};
+      config.options.plugins.legend.labels.generateLabels = function () {
+        return spec.legend.map(function (entry) {
+          return { text: entry.text, fillStyle: entry.colour, strokeStyle: entry.colour, lineWidth: 0, hidden: false };
+        });
+      };
+      config.options.plugins.legend.onClick = function () {};
+    }
+    var main = names[0];
     config.options.plugins.tooltip = {
       callbacks: {
         label: function (item) {
-          var value = axis === 'x' ? item.parsed.x : item.parsed.y;
-          var text = item.dataset.label + ': ' + fmt(value, spec.format);
-          var high = item.dataset.whiskers && item.dataset.whiskers[item.dataIndex];
-          if (high !== null && high !== undefined) text += ' (p99 ' + fmt(high, spec.format) + ')';
-          return text;
+          var axis = spec.axes[main];
+          var raw = item.raw;
+          var text;
+          if (item.dataset.points) {
+            var value = item.dataset.points[item.dataIndex];
+            text = fmt(value, axis) + (Array.isArray(raw) ? ' [' + fmt(raw[0], axis) + '\\u2013' + fmt(raw[1], axis) + ']' : '');
+          } else {
+            var v = main === 'x' ? item.parsed.x : item.parsed.y;
+            text = fmt(v, axis);
+          }
+          return (item.dataset.label || '') + ': ' + text + ' ' + axis.unit;
         }
       }
     };
-    config.plugins = [whiskers];
+    config.plugins = [marks];
     new Chart(document.getElementById(spec.id), config);
   });
   window.fusebenchReady = true;
@@ -184,37 +236,105 @@ ${body}
 `;
 }
 
+/**
+ * Colours fixed per setup for the whole report (and history): a reader learns them once. Setups
+ * not listed get a colour from their name, the same in every chart.
+ */
 const SETUP_COLOURS: Record<string, string> = {
   'kernel-erofs': '#4e79a7',
   'fuse-erofs-ts': '#e15759',
   'fuse-passthrough-ts': '#f28e2b',
   native: '#59a14f',
-  squashfs: '#76b7b2',
+  'fuse-passthrough-kernel': '#b07aa1',
+  erofsfuse: '#9c755f',
   squashfuse: '#edc948',
+  squashfs: '#76b7b2',
+  passthrough_hp: '#ff9da7',
+  'passthrough-hp': '#ff9da7',
   floor: '#9d9d9d',
 };
-const PALETTE = ['#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#86bcb6', '#d37295', '#a0cbe8', '#8cd17d'];
+const PALETTE = ['#d37295', '#86bcb6', '#a0cbe8', '#8cd17d', '#f1ce63', '#499894', '#d4a6c8', '#fabfd2'];
 
-/** A stable colour per setup name. */
-export function setupColour(name: string): string {
-  const known = SETUP_COLOURS[name];
-  if (known) return known;
+function hashed(name: string, palette: readonly string[]): string {
   let hash = 0;
   for (const char of name) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  return PALETTE[hash % PALETTE.length]!;
+  return palette[hash % palette.length]!;
 }
 
-/** The n-th colour of a categorical palette (opcodes, series). */
-export function paletteColour(index: number): string {
-  const all = [...Object.values(SETUP_COLOURS).slice(0, 6), ...PALETTE];
-  return all[index % all.length]!;
+/** The colour of a setup, the same in every chart. */
+export function setupColour(name: string): string {
+  return SETUP_COLOURS[name] ?? hashed(name, PALETTE);
 }
 
-/** Whether values spread enough that a log axis reads better (max/min above 30). */
-export function needsLogScale(values: ReadonlyArray<number | null>): boolean {
+/** Grey: a result the interval does not tell apart from the reference. */
+export const INSIGNIFICANT_COLOUR = '#c4c4c4';
+
+/** Colours fixed per FUSE opcode, the same in every chart of every report. */
+const OPCODE_COLOURS: Record<string, string> = {
+  LOOKUP: '#4e79a7',
+  FORGET: '#a0cbe8',
+  BATCH_FORGET: '#a0cbe8',
+  GETATTR: '#f28e2b',
+  READLINK: '#ffbe7d',
+  OPEN: '#59a14f',
+  READ: '#e15759',
+  RELEASE: '#8cd17d',
+  FLUSH: '#b6992d',
+  OPENDIR: '#499894',
+  READDIR: '#86bcb6',
+  READDIRPLUS: '#79706e',
+  RELEASEDIR: '#bab0ac',
+  GETXATTR: '#b07aa1',
+  LISTXATTR: '#d4a6c8',
+  STATFS: '#9d7660',
+  ACCESS: '#d7b5a6',
+  INIT: '#17becf',
+  STATX: '#ff9da7',
+};
+
+export function opcodeColour(opcode: string): string {
+  return OPCODE_COLOURS[opcode] ?? hashed(opcode, PALETTE);
+}
+
+/** Colours of the client / daemon / system split, the same in the CPU and context-switch charts. */
+export const USAGE_COLOURS = { client: '#4e79a7', daemon: '#f28e2b', system: '#bab0ac' } as const;
+
+/**
+ * A numeric axis: chart.js scale options whose title names the unit, and the tick format that
+ * writes values in it. `metricUnit` is a metric unit ("ns", "B/s", "count") or a literal unit.
+ */
+export function valueAxis(
+  title: string,
+  values: ReadonlyArray<number | null>,
+  metricUnit: string,
+  log: boolean,
+): { scale: Record<string, unknown>; format: AxisFormat } {
   const positive = values.filter(
     (value): value is number => value !== null && value > 0 && Number.isFinite(value),
   );
-  if (positive.length < 2) return false;
-  return Math.max(...positive) / Math.min(...positive) > 30;
+  // A log axis over many decades takes the unit of its geometric middle (µs for 2 µs to 100 ms),
+  // so neither end reads as 0.001 of a large unit.
+  const middle =
+    log && positive.length > 0 ? [Math.sqrt(Math.min(...positive) * Math.max(...positive))] : values;
+  const format: AxisFormat =
+    metricUnit === 'ns' || metricUnit === 'B/s'
+      ? unitFor(middle, metricUnit)
+      : { unit: metricUnit, divisor: 1 };
+  const scale: Record<string, unknown> = {
+    type: log ? 'logarithmic' : 'linear',
+    title: { display: true, text: `${title} (${format.unit}${log ? ', log' : ''})` },
+    // The page script labels few ticks of a log axis: skipping more could leave none.
+    ticks: log ? { maxRotation: 0, autoSkip: false } : { maxRotation: 0 },
+  };
+  if (log && positive.length > 0) {
+    // A margin around the data, and a span of at least 3×, so that a 1, 2 or 5 tick is always labelled.
+    let low = Math.min(...positive) / 1.25;
+    let high = Math.max(...positive) * 1.25;
+    const widen = Math.sqrt(Math.max(1, 3 / (high / low)));
+    low /= widen;
+    high *= widen;
+    scale.min = low;
+    scale.max = high;
+  } else if (!log) scale.beginAtZero = true;
+  return { scale, format };
 }

@@ -1,8 +1,12 @@
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Page } from 'playwright-core';
 import { errorMessage } from '../lib/errors.js';
+import { writeFileAtomic } from '../lib/safe-write.js';
 import type { Exporter, ExportOutcome } from './exporter.js';
+import { renderHtml } from './html.js';
 
 /**
  * PNGs of the main charts: headless Chromium (Debian's `chromium`, driven by playwright-core)
@@ -36,8 +40,15 @@ export function findChromium(): string | null {
 
 const RENDER_TIMEOUT_MS = 30_000;
 
-/** Screenshots every data-png element of `htmlPath` into `dir`; returns the files written. */
-export async function screenshotPage(htmlPath: string, dir: string, chromium: string): Promise<string[]> {
+/**
+ * Opens a local HTML file in headless Chromium with every non-file request refused, waits until
+ * its charts are drawn, and hands the page to `use`.
+ */
+export async function withChartPage<T>(
+  htmlPath: string,
+  chromium: string,
+  use: (page: Page) => Promise<T>,
+): Promise<T> {
   const { chromium: launcher } = await import('playwright-core');
   const browser = await launcher.launch({
     executablePath: chromium,
@@ -60,6 +71,15 @@ export async function screenshotPage(htmlPath: string, dir: string, chromium: st
     );
     await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
     await page.waitForFunction('window.fusebenchReady === true');
+    return await use(page);
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Screenshots every data-png element of `htmlPath` into `dir`; returns the files written. */
+export async function screenshotPage(htmlPath: string, dir: string, chromium: string): Promise<string[]> {
+  return withChartPage(htmlPath, chromium, async (page) => {
     const targets = page.locator('[data-png]');
     const files: string[] = [];
     for (let index = 0; index < (await targets.count()); index++) {
@@ -67,28 +87,33 @@ export async function screenshotPage(htmlPath: string, dir: string, chromium: st
       const name = await target.getAttribute('data-png');
       if (!name || !/^[\w.-]+\.png$/.test(name)) continue;
       const path = join(dir, name);
-      await target.screenshot({ path, animations: 'disabled' });
+      // Written by us, not by the browser: an exclusive temporary renamed into place follows no planted symlink.
+      writeFileAtomic(path, await target.screenshot({ animations: 'disabled' }));
       files.push(path);
     }
     return files;
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
-/** The PNG exporter of a page another exporter wrote (index.html or history.html). */
-export function pngExporter(htmlName: string): Exporter {
-  return {
-    name: 'PNG charts',
-    async export(_models, dir): Promise<ExportOutcome> {
-      const chromium = findChromium();
-      if (!chromium)
-        return { files: [], note: 'PNG charts skipped: chromium not found (apt-get install chromium)' };
-      try {
-        return { files: await screenshotPage(join(dir, htmlName), dir, chromium) };
-      } catch (error) {
-        return { files: [], note: `PNG charts skipped: ${errorMessage(error).split('\n')[0]}` };
-      }
-    },
-  };
-}
+/**
+ * The PNG exporter: renders index.html's page into a temporary file of its own (so PNGs do not
+ * depend on the html format being written) and screenshots its figures.
+ */
+export const pngExporter: Exporter = {
+  name: 'PNG charts',
+  async export(models, dir): Promise<ExportOutcome> {
+    const chromium = findChromium();
+    if (!chromium)
+      return { files: [], note: 'PNG charts skipped: chromium not found (./setup.sh installs it)' };
+    const scratch = mkdtempSync(join(tmpdir(), 'fusebench-png-'));
+    try {
+      const page = join(scratch, 'index.html');
+      writeFileSync(page, renderHtml(models));
+      return { files: await screenshotPage(page, dir, chromium) };
+    } catch (error) {
+      return { files: [], note: `PNG charts skipped: ${errorMessage(error).split('\n')[0]}` };
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  },
+};

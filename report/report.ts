@@ -7,24 +7,40 @@ import type { ReportModel } from './model.js';
 import { pngExporter } from './png.js';
 import { summaryExporter } from './text.js';
 
-/** Every output of `fusebench report`, in the order they are written (the PNGs need index.html first). */
-export const exporters: readonly Exporter[] = [
-  summaryExporter,
-  markdownExporter,
-  csvExporter,
-  htmlExporter,
-  pngExporter('index.html'),
-];
+/** The outputs of `fusebench report` by --formats name. */
+export const FORMATS = ['html', 'txt', 'md', 'csv', 'png'] as const;
+export type Format = (typeof FORMATS)[number];
+
+export interface ReportOptions {
+  formats: readonly Format[];
+  /** summary.txt in 7-bit ASCII. */
+  ascii: boolean;
+}
+
+export function exportersFor(options: ReportOptions): Exporter[] {
+  const all: Record<Format, Exporter> = {
+    txt: summaryExporter({ ascii: options.ascii }),
+    md: markdownExporter,
+    csv: csvExporter,
+    html: htmlExporter,
+    png: pngExporter,
+  };
+  return FORMATS.filter((format) => options.formats.includes(format)).map((format) => all[format]);
+}
 
 export interface ReportOutcome {
   files: string[];
   notes: string[];
 }
 
-export async function writeReport(models: readonly ReportModel[], dir: string): Promise<ReportOutcome> {
+export async function writeReport(
+  models: readonly ReportModel[],
+  dir: string,
+  options: ReportOptions = { formats: FORMATS, ascii: false },
+): Promise<ReportOutcome> {
   mkdirSync(dir, { recursive: true });
   const outcome: ReportOutcome = { files: [], notes: [] };
-  for (const exporter of exporters) {
+  for (const exporter of exportersFor(options)) {
     const { files, note } = await exporter.export(models, dir);
     outcome.files.push(...files);
     if (note) outcome.notes.push(note);

@@ -1,125 +1,246 @@
 import type { ResultFile } from '../results/schema.js';
 import { groupWarnings } from '../results/warnings.js';
-import { environmentFields } from './describe.js';
+import { environmentFields, peerVersions, reproduceCommand } from './describe.js';
+import type { Exporter } from './exporter.js';
 import { textExporter } from './exporter.js';
-import {
-  buildModel,
-  type CacheSection,
-  FLOOR_SETUP,
-  halfWidth,
-  KERNEL_SETUP,
-  type ReportModel,
-} from './model.js';
-import { field, headerLines, renderTable, splitTable, TEXT_WIDTH, type TextTable, wrap } from './table.js';
-import { formatRatio, formatWithError } from './units.js';
+import { fuseTaxRows } from './fuse-tax.js';
+import { abbreviations, type GridBlock, type GridRow, renderGrid, setupColumns } from './grid.js';
+import { buildModel, type CacheSection, CELL_STATISTIC, KERNEL_SETUP, type ReportModel } from './model.js';
+import { field, renderTable, TEXT_WIDTH, type TextTable, wrap } from './table.js';
+import { formatDuration, formatIn, formatNumber, toAscii, unitFor } from './units.js';
 
 /**
- * summary.txt, also what `fusebench run` prints at the end: a short environment header, then per
- * cache state a table with setups as columns and workloads as rows (median ±CI half-width and
- * ratio to kernel-erofs), split so that no line is wider than 72 columns. No ANSI codes.
+ * summary.txt, also what `fusebench run` prints at the end: a text to paste into a mail, in the
+ * manner of LKP and mmtests. A header (kernel, host, commit, dataset, peer versions), one table
+ * with workloads as rows and setups as columns (kernel-erofs in absolute units, the others as
+ * ratios to it, one unit per row, significance marks), the FUSE tax table, warnings as counts and
+ * the command that reproduces the run. At most 72 columns, no ANSI codes; `ascii` for 7-bit text.
  */
 
-const SETUP_HEADER_WIDTH = 14;
-/** Cells named per kind of warning; the rest are counted. */
-const WARNING_CELLS = 6;
+const LABEL_WIDTH = 9;
 
 function header(model: ReportModel): string[] {
-  const fields = new Map(environmentFields(model.result));
+  const { result } = model;
+  const { environment: env, dataset } = result;
+  const fields = new Map(environmentFields(result));
   const lines: string[] = [];
-  const { config, setups } = model.result;
-  if (model.path !== '') lines.push(...field('result', model.path));
-  for (const name of ['run', 'kernel', 'cpu', 'memory', 'dataset', 'image', 'fuse', 'driver'])
-    lines.push(...field(name, fields.get(name) ?? ''));
-  lines.push(
-    ...field(
-      'method',
-      `median of ${config.repetitions} timed repetitions, ±: half-width of its 95% bootstrap CI; ×: time relative to ${KERNEL_SETUP} (throughput rows: ${KERNEL_SETUP}'s throughput over the setup's), above 1 is slower; ! CV above 10%`,
-    ),
+  const line = (label: string, value: string) => lines.push(...field(label, value, LABEL_WIDTH));
+  line('kernel', `${env.kernelRelease} ${env.kernelVersion}; preempt ${env.preemptModel ?? 'unknown'}`);
+  line('host', `${env.hostname}: ${fields.get('cpu')}; ${fields.get('memory')}`);
+  line(
+    'commit',
+    `${env.gitCommit ?? 'unknown'} (fusebench ${env.fusebenchVersion}, node ${env.nodeVersion})`,
   );
-  const missing = setups.filter((setup) => setup.status !== 'ok');
-  for (const setup of missing)
-    lines.push(...field('skipped', `${setup.name} (${setup.status}): ${setup.note ?? 'no reason given'}`));
+  line('dataset', fields.get('dataset') ?? dataset.name);
+  line('image', fields.get('image') ?? '');
+  const peers = peerVersions(result);
+  line(
+    'peers',
+    peers.length > 0 ? peers.map(([name, version]) => `${name} ${version}`).join(', ') : 'none recorded',
+  );
+  line('fuse', fields.get('fuse') ?? '');
+  line(
+    'run',
+    `${result.runId}, ${result.status}; ${result.config.repetitions} timed repetitions, driver ${result.config.driver}`,
+  );
+  if (model.path !== '') line('result', model.path);
+  for (const setup of result.setups.filter((setup) => setup.status !== 'ok'))
+    line(setup.status, `${setup.name}: ${setup.note ?? 'no reason given'}`);
   return lines;
 }
 
-function cellText(section: CacheSection, setup: string, workload: string): { value: string; ratio: string } {
-  const cell = section.cell(setup, workload);
-  if (!cell) return { value: '—', ratio: '' };
-  const { value, metric } = cell.measurement.summary;
-  const text =
-    value.n === 0
-      ? 'no data'
-      : `${formatWithError(value.median, halfWidth(cell.measurement), metric.unit)}${cell.noisy ? '!' : ''}`;
-  const ratio =
-    setup === KERNEL_SETUP || setup === FLOOR_SETUP || !cell.vsKernel ? '' : formatRatio(cell.vsKernel.ratio);
-  return { value: text, ratio };
+/** The unit of a row, from the workload's metric and kernel-erofs's value (or the row's largest). */
+function rowUnit(section: CacheSection, workload: string): { label: string; divisor: number } {
+  const cells = section.setups
+    .map((setup) => section.cell(setup, workload))
+    .filter((cell) => cell !== undefined);
+  const metric = cells[0]!.measurement.summary.metric;
+  const kernel = section.cell(KERNEL_SETUP, workload);
+  const values = (kernel ? [kernel] : cells).map((cell) => cell.measurement.summary.value.median);
+  const unit = unitFor(values, metric.unit);
+  if (metric.unit === 'B/s') return { label: unit.unit, divisor: unit.divisor };
+  return { label: `${unit.unit}/${metric.name === 'wall time' ? 'run' : 'op'}`, divisor: unit.divisor };
 }
 
-function sectionTable(section: CacheSection): TextTable {
-  const table: TextTable = {
-    columns: [{ header: ['workload'], align: 'left' }],
-    rows: section.workloads.map((workload) => [workload]),
-  };
+/** "3.40*!" with the marks in fixed slots, so that numbers line up in a right-aligned column. */
+function marked(text: string, significant: boolean, noisy: boolean): string {
+  return `${text}${significant ? '*' : ' '}${noisy ? '!' : ' '}`;
+}
+
+function gridRow(section: CacheSection, workload: string): GridRow {
+  const unit = rowUnit(section, workload);
+  const kernel = section.cell(KERNEL_SETUP, workload);
+  const cells: Record<string, string> = {};
   for (const setup of section.setups) {
-    const texts = section.workloads.map((workload) => cellText(section, setup, workload));
-    const hasRatio = texts.some((text) => text.ratio !== '');
-    const cellWidth = Math.max(
-      ...texts.map((text) => [...`${text.value}${text.ratio ? ` ${text.ratio}` : ''}`].length),
-    );
-    const name = setup === FLOOR_SETUP ? 'floor (tmpfs)' : setup;
-    table.columns.push({
-      header: headerLines(name, Math.max(cellWidth, SETUP_HEADER_WIDTH)),
-      align: 'right',
-    });
-    section.workloads.forEach((_, index) => {
-      const text = texts[index]!;
-      // Values and ratios line up: the ratio gets a fixed-width slot in every row of the column.
-      const ratioWidth = hasRatio ? Math.max(...texts.map((t) => [...t.ratio].length)) : 0;
-      table.rows[index]!.push(hasRatio ? `${text.value} ${text.ratio.padStart(ratioWidth)}` : text.value);
-    });
+    const cell = section.cell(setup, workload);
+    if (!cell) continue;
+    const { value } = cell.measurement.summary;
+    if (value.n === 0) cells[setup] = marked('-', false, false);
+    else if (setup === KERNEL_SETUP || !kernel)
+      cells[setup] = marked(
+        formatIn(value.median, { unit: unit.label, divisor: unit.divisor }),
+        false,
+        cell.noisy,
+      );
+    else if (cell.vsKernel)
+      cells[setup] = marked(
+        formatNumber(cell.vsKernel.ratio),
+        cell.vsKernel.low > 1 || cell.vsKernel.high < 1,
+        cell.noisy,
+      );
+    else cells[setup] = marked('-', false, false);
   }
-  return table;
+  return { workload, unit: unit.label, cells };
 }
 
-/** The summary of one result: header lines, then the tables per cache state. */
+function mainTable(model: ReportModel): string[] {
+  const setups = [...new Set(model.sections.flatMap((section) => section.setups))];
+  const blocks: GridBlock[] = model.sections.map((section) => ({
+    title: `${section.cache} cache`,
+    rows: section.workloads.map((workload) => gridRow(section, workload)),
+  }));
+  const { lines, legend } = renderGrid(setupColumns(setups), blocks, TEXT_WIDTH);
+  const { repetitions } = model.result.config;
+  // Rows that cannot be ratios: said under the table, since the unit column looks the same.
+  const absolute = model.sections.flatMap((section) =>
+    section.workloads
+      .filter((workload) => !section.cell(KERNEL_SETUP, workload))
+      .map((workload) => `${workload} ${section.cache}`),
+  );
+  return [
+    ...wrap(
+      `Cells: ${CELL_STATISTIC} (${repetitions}) of time per operation, wall time per run or throughput. ${KERNEL_SETUP} in the row's unit; every other setup as its time relative to ${KERNEL_SETUP} (throughput: ${KERNEL_SETUP}'s over the setup's), above 1 is slower. * the 95% bootstrap interval of the ratio excludes 1; ! CV above 10%.`,
+    ),
+    '',
+    ...lines,
+    ...(legend ? ['', ...wrap(`setups: ${legend}`, TEXT_WIDTH, '  ')] : []),
+    ...(absolute.length > 0
+      ? [
+          '',
+          ...wrap(
+            `without ${KERNEL_SETUP} (${absolute.join(', ')}): every setup in the row's unit, not as a ratio.`,
+            TEXT_WIDTH,
+            '  ',
+          ),
+        ]
+      : []),
+  ];
+}
+
+function fuseTaxTable(model: ReportModel): string[] {
+  // kernel-erofs's reference rows stay in index.html and summary.md: here only what FUSE adds.
+  const rows = fuseTaxRows(model).filter((row) => row.setup !== KERNEL_SETUP);
+  if (rows.length === 0) return [];
+  const short = abbreviations([...new Set(rows.map((row) => row.setup))]);
+  const table: TextTable = {
+    columns: [
+      { header: ['workload'], align: 'left' },
+      { header: ['setup'], align: 'left' },
+      { header: ['req/op'], align: 'right' },
+      { header: ['cs/op'], align: 'right' },
+      { header: ['dCPU/op'], align: 'right' },
+      { header: ['time'], align: 'right' },
+    ],
+    rows: [],
+  };
+  let block = '';
+  let workload = '';
+  for (const row of rows) {
+    if (row.cache !== block) {
+      table.rows.push([`${row.cache} cache`]);
+      block = row.cache;
+      workload = '';
+    }
+    const ratio = row.vsKernel;
+    table.rows.push([
+      // The workload is named once per group of setups, as mmtests does.
+      row.workload === workload ? '' : row.workload,
+      short.get(row.setup)!,
+      row.requestsPerOp === null ? '-' : formatNumber(row.requestsPerOp),
+      formatNumber(row.ctxSwitchesPerOp),
+      row.daemonCpuPerOpNs === null ? '-' : formatDuration(row.daemonCpuPerOpNs),
+      ratio ? marked(formatNumber(ratio.ratio), ratio.low > 1 || ratio.high < 1, false) : '-',
+    ]);
+    workload = row.workload;
+  }
+  return [
+    ...wrap(
+      `FUSE tax per client operation: req/op FUSE requests (traced repetition), cs/op context switches of client and daemon, dCPU/op daemon CPU time (${CELL_STATISTIC}); time: relative to ${KERNEL_SETUP}, * its interval excludes 1.`,
+    ),
+    '',
+    ...renderTable(table, TEXT_WIDTH),
+  ];
+}
+
+/**
+ * The reproduce line, continued with backslashes within the width. A word too long for a line
+ * (a list of workloads) is broken after a comma and continued at column 0, where the shell joins
+ * it back into one word.
+ */
+function reproduceLines(result: ResultFile): string[] {
+  const lines: string[] = [];
+  let line = 'reproduce:';
+  const room = (text: string) => TEXT_WIDTH - 2 - text.length;
+  for (const word of reproduceCommand(result)) {
+    if (word.length + 1 <= room(line)) {
+      line = `${line} ${word}`;
+      continue;
+    }
+    if (word.length + 1 <= room('   ')) {
+      lines.push(`${line} \\`);
+      line = `    ${word}`;
+      continue;
+    }
+    lines.push(`${line} \\`);
+    let rest = word;
+    let prefix = '    ';
+    while (rest.length > room(prefix)) {
+      const cut = rest.lastIndexOf(',', room(prefix) - 1);
+      if (cut <= 0) break;
+      lines.push(`${prefix}${rest.slice(0, cut + 1)}\\`);
+      rest = rest.slice(cut + 1);
+      prefix = '';
+    }
+    line = `${prefix}${rest}`;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** The summary of one result. */
 export function renderSummaryLines(model: ReportModel): string[] {
   const lines = header(model);
-  if (model.sections.length === 0) {
-    lines.push('', 'no measurements');
-    return lines;
-  }
-  for (const section of model.sections) {
-    const parts = splitTable(sectionTable(section), 1, TEXT_WIDTH);
-    parts.forEach((part, index) => {
-      lines.push('');
-      lines.push(
-        ...wrap(
-          `${section.cache} cache${parts.length > 1 ? ` (${index + 1}/${parts.length})` : ''}: median ±CI, ×${KERNEL_SETUP}`,
-        ),
-      );
-      lines.push(...renderTable(part, TEXT_WIDTH));
-    });
-  }
+  lines.push('');
+  if (model.sections.length === 0) lines.push('no measurements');
+  else lines.push(...mainTable(model));
+  const tax = fuseTaxTable(model);
+  if (tax.length > 0) lines.push('', ...tax);
+  lines.push('');
   const groups = groupWarnings(model.result);
-  const warnings = groups.reduce((sum, group) => sum + group.count, 0);
-  if (warnings > 0) {
-    lines.push('');
-    lines.push(
-      ...wrap(`${warnings} warning${warnings === 1 ? '' : 's'} by kind (every one is in the result file):`),
-    );
-    for (const group of groups) {
-      const named = [...group.details, ...group.cells];
-      const shown = `${named.slice(0, WARNING_CELLS).join('; ')}${named.length > WARNING_CELLS ? `; and ${named.length - WARNING_CELLS} more` : ''}`;
-      lines.push(...wrap(`- ${group.count} × ${group.kind}: ${shown}`, TEXT_WIDTH, '  '));
-    }
-  }
+  const total = groups.reduce((sum, group) => sum + group.count, 0);
+  lines.push(
+    ...wrap(
+      total === 0
+        ? 'warnings: none'
+        : `warnings: ${groups.map((group) => `${group.count} ${group.kind}`).join(', ')} (all ${total} in index.html and the result file)`,
+      TEXT_WIDTH,
+      '  ',
+    ),
+  );
+  lines.push(...reproduceLines(model.result));
   return lines;
 }
 
-export function renderSummary(models: readonly ReportModel[]): string {
-  return `${models
+export interface TextOptions {
+  /** 7-bit ASCII only (µ as u, × as x, – as -). */
+  ascii?: boolean;
+}
+
+export function renderSummary(models: readonly ReportModel[], options: TextOptions = {}): string {
+  const text = `${models
     .map((model) => renderSummaryLines(model).join('\n'))
     .join(`\n\n${'='.repeat(TEXT_WIDTH)}\n\n`)}\n`;
+  return options.ascii ? toAscii(text) : text;
 }
 
 /** The summary of a result file as it is (the end of `fusebench run`); `path` may be ''. */
@@ -127,4 +248,5 @@ export function renderResultSummary(result: ResultFile, path = ''): string {
   return renderSummary([buildModel({ path, result })]);
 }
 
-export const summaryExporter = textExporter('summary.txt', renderSummary);
+export const summaryExporter = (options: TextOptions = {}): Exporter =>
+  textExporter('summary.txt', (models) => renderSummary(models, options));

@@ -1,7 +1,7 @@
 /**
- * Number formatting shared by every report output: a unit picked per value (ns/µs/ms/s for
- * times, B/s…GiB/s for throughput), three significant digits, and an error term printed in the
- * same unit and precision as the value it belongs to.
+ * Number formatting shared by every report output: a unit picked per value or per row and axis
+ * (ns/µs/ms/s for times, B/s…GiB/s for throughput), three significant digits, and intervals
+ * printed as [lo–hi] in the unit and precision of the value they belong to.
  */
 
 interface Scaled {
@@ -78,20 +78,59 @@ export function formatValue(value: number, unit: string): string {
 export const formatDuration = (ns: number) => formatValue(ns, 'ns');
 export const formatRate = (bytesPerSec: number) => formatValue(bytesPerSec, 'B/s');
 
-/** "12.3±0.4µs": the value and the error term share the value's unit and decimals. */
-export function formatWithError(value: number, error: number, unit: string): string {
-  if (!Number.isFinite(value)) return '—';
-  const kind = unitKind(unit);
-  const { value: shown, unit: suffix, divisor } = scaled(value, kind);
-  const decimals = decimalsFor(shown);
-  return `${shown.toFixed(decimals)}±${(Math.abs(error) / divisor).toFixed(decimals)}${suffix}`;
+/** A unit shared by several values (a table row, a chart axis): its name and what divides the base unit. */
+export interface DisplayUnit {
+  unit: string;
+  divisor: number;
 }
 
-/** Parses what formatValue/formatWithError print back to the base unit (ns or B/s); for tests and tools. */
+/**
+ * The one unit for a set of values in the metric unit `unit` ("ns", "B/s", a count): the largest
+ * that keeps the largest value at or above 1, so a row or an axis never mixes µs and ms.
+ */
+export function unitFor(values: ReadonlyArray<number | null>, unit: string): DisplayUnit {
+  const finite = values.filter((value): value is number => value !== null && Number.isFinite(value));
+  const largest = finite.length > 0 ? Math.max(...finite.map(Math.abs)) : 0;
+  const kind = unitKind(unit);
+  const { unit: suffix, divisor } = scaled(largest, kind);
+  return {
+    unit: kind === 'count' ? suffix + (unit === '' || unit === 'count' ? '' : ` ${unit}`) : suffix,
+    divisor,
+  };
+}
+
+/** A value in a given display unit, three significant digits, without the unit ("46.8"). */
+export function formatIn(value: number, unit: DisplayUnit): string {
+  return Number.isFinite(value) ? fixed(value / unit.divisor) : '—';
+}
+
+/**
+ * "[45.1–48.0]": an interval in the unit of the value it belongs to, each bound at the value's
+ * precision or three significant digits, whichever is coarser ("[13.0–630]", not "[13.0–630.0]").
+ */
+export function formatInterval(value: number, low: number, high: number, divisor = 1): string {
+  if (!Number.isFinite(low) || !Number.isFinite(high)) return '';
+  const decimals = decimalsFor(value / divisor);
+  const bound = (x: number) => (x / divisor).toFixed(Math.min(decimals, decimalsFor(x / divisor)));
+  return `[${bound(low)}–${bound(high)}]`;
+}
+
+/** "46.8µs [45.1–48.0]": a median with its 95% interval, both in the median's unit. */
+export function formatEstimate(median: number, low: number, high: number, unit: string): string {
+  if (!Number.isFinite(median)) return '—';
+  const kind = unitKind(unit);
+  const { value: shown, unit: suffix, divisor } = scaled(median, kind);
+  const interval = formatInterval(median, low, high, divisor);
+  return `${fixed(shown)}${suffix}${interval ? ` ${interval}` : ''}`;
+}
+
+/** Parses what formatValue/formatEstimate print back to the base unit (ns or B/s); for tests and tools. */
 export function parseValue(text: string): number | null {
-  const match = /^(-?[\d.]+)(?:±[\d.]+)?(ns|µs|ms|s|B\/s|KiB\/s|MiB\/s|GiB\/s)$/.exec(text.trim());
+  const match = /^(-?[\d.]+)(ns|µs|us|ms|s|B\/s|KiB\/s|MiB\/s|GiB\/s)(?: \[[\d.]+[–-][\d.]+\])?$/.exec(
+    text.trim(),
+  );
   if (!match) return null;
-  const units = new Map([...TIME_UNITS, ...RATE_UNITS]);
+  const units = new Map([...TIME_UNITS, ['us', 1e3] as [string, number], ...RATE_UNITS]);
   return Number(match[1]) * units.get(match[2]!)!;
 }
 
@@ -131,4 +170,26 @@ export function formatBytes(bytes: number): string {
     index++;
   }
   return `${Number.isInteger(value) ? value : fixed(value)} ${units[index]}`;
+}
+
+/** Characters with a one-column ASCII stand-in, so that --ascii keeps every table aligned. */
+const ASCII: Record<string, string> = {
+  µ: 'u',
+  '×': 'x',
+  '–': '-',
+  '—': '-',
+  '→': '>',
+  '…': '~',
+  '≤': '<',
+  '≥': '>',
+  '±': '~',
+  '‘': "'",
+  '’': "'",
+  '“': '"',
+  '”': '"',
+};
+
+/** Plain ASCII, column for column: known symbols get a stand-in, anything else non-ASCII a '?'. */
+export function toAscii(text: string): string {
+  return text.replace(/[^\t\n\r -~]/gu, (char) => ASCII[char] ?? '?');
 }

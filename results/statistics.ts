@@ -178,3 +178,30 @@ export function mannWhitney(a: readonly number[], b: readonly number[]): { u: nu
   const z = (Math.abs(uA - meanU) - 0.5) / Math.sqrt(variance);
   return { u, p: Math.min(1, 2 * (1 - normalCdf(Math.max(0, z)))) };
 }
+
+/**
+ * Benjamini–Hochberg adjusted p-values (q-values), in the order given: rejecting every hypothesis
+ * with q ≤ α keeps the expected share of false discoveries among the rejections at most α
+ * (Benjamini & Hochberg 1995, for independent or positively dependent tests). The same values as
+ * R's p.adjust(p, "BH") and scipy.stats.false_discovery_control.
+ */
+export function benjaminiHochberg(pValues: readonly number[]): number[] {
+  const m = pValues.length;
+  const order = pValues.map((p, index) => ({ p, index })).sort((a, b) => a.p - b.p);
+  const adjusted = new Array<number>(m);
+  let running = 1;
+  for (let rank = m; rank >= 1; rank--) {
+    const { p, index } = order[rank - 1]!;
+    running = Math.min(running, (p * m) / rank);
+    adjusted[index] = running;
+  }
+  return adjusted;
+}
+
+/** The smallest two-sided p-value the exact Mann–Whitney test can give for samples of m and n. */
+export function smallestMannWhitneyP(m: number, n: number): number {
+  // Both extreme orderings out of C(m+n, m) equally likely ones.
+  let arrangements = 1;
+  for (let k = 1; k <= m; k++) arrangements = (arrangements * (n + k)) / k;
+  return Math.min(1, 2 / arrangements);
+}

@@ -108,9 +108,10 @@ const cases: Case[] = [
     stderr: /missing: cannot read/,
   },
   {
+    // compare keeps 1 for "regression": every error is 2.
     name: 'missing result file (compare)',
     args: ['compare', missing, missing],
-    exit: 1,
+    exit: 2,
     stderr: /missing: cannot read/,
   },
   {

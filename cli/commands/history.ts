@@ -25,7 +25,7 @@ export const command: Command = {
     );
     if (values.help) {
       process.stdout.write(
-        `usage: fusebench ${usage}\n\n  A table over result files ordered by kernel version, then date: per setup ×\n  workload × cache state the median of each run and its change against the first.\n  --out DIR also writes history.html (a line chart per workload, self-contained)\n  and history.csv.\n`,
+        `usage: fusebench ${usage}\n\n  Result files ordered by kernel version, then date, in the layout of\n  summary.txt: per cache state kernel-erofs's median with its 95% interval per\n  release, then every other setup's time ratio to kernel-erofs per release, with\n  intervals. Warns when the results mix hosts, CPUs or datasets, or a run is\n  partial. --out DIR also writes history.html (charts, self-contained) and\n  history.csv.\n`,
       );
       return 0;
     }
@@ -34,6 +34,7 @@ export const command: Command = {
     const dir = values.out === undefined ? null : resolve(values.out);
     if (dir !== null) checkWritableDirectory('--out', dir);
     const history = buildHistory(positionals.map((path) => loadResult(path)));
+    for (const warning of history.warnings) process.stderr.write(`fusebench: warning: ${warning}\n`);
     process.stdout.write(renderHistoryText(history));
     if (dir !== null) {
       for (const file of writeHistory(history, dir)) process.stdout.write(`wrote ${shown(file)}\n`);

@@ -10,13 +10,15 @@ import {
   type ResultFile,
   resultFileSchema,
 } from '../../results/schema.js';
+import { percentile } from '../../results/statistics.js';
 import { metrics } from '../../workloads/metrics.js';
 
 /**
  * Result files for report tests, built as `fusebench run` builds them (repetitions, then the
  * engine's own summarize and warnings) from a deterministic model of plausible numbers: four
  * setups, warm and cold, metadata, random-read, sequential-read, parallel-read and shell
- * workloads, one traced repetition per FUSE setup. Always validated through the schema.
+ * workloads, one traced repetition per FUSE setup, latency histograms per operation kind.
+ * Always validated through the schema.
  */
 
 export const SETUPS = ['kernel-erofs', 'fuse-erofs-ts', 'fuse-passthrough-ts', 'native'] as const;
@@ -139,38 +141,31 @@ export interface SyntheticOptions {
   repetitions?: number;
 }
 
-/** A histogram of `count` samples shaped like the percentiles below: half at p50, a tail to 40× p50. */
-function histogramOf(p50: number, count: number) {
-  const histogram = new LatencyHistogram();
-  const shares: Array<[number, number]> = [
-    [0.4, 0.01],
-    [1, 0.49],
-    [1.6, 0.4],
-    [4.5, 0.09],
-  ];
-  let left = count;
-  for (const [factor, share] of shares) {
-    const samples = Math.min(left, Math.round(count * share));
-    histogram.record(p50 * factor, samples);
-    left -= samples;
-  }
-  histogram.record(p50 * 40, left);
-  return histogram.encode();
-}
-
+/**
+ * Latency of `count` operations drawn from a log-normal distribution around `median` (σ = 0.45,
+ * a long right tail as real operation latencies have): percentiles from the samples, and their
+ * histogram as a run records it.
+ */
 function latency(median: number, count: number, random: SeededRandom) {
-  const p50 = median * (0.97 + random.next() * 0.06);
+  const center = median * (0.97 + random.next() * 0.06);
+  const samples = Array.from({ length: count }, () => {
+    // Box-Muller: one standard normal from two uniforms.
+    const normal = Math.sqrt(-2 * Math.log(1 - random.next())) * Math.cos(2 * Math.PI * random.next());
+    return center * Math.exp(0.45 * normal);
+  });
+  const average = samples.reduce((sum, value) => sum + value, 0) / count;
+  const variance = samples.reduce((sum, value) => sum + (value - average) ** 2, 0) / Math.max(1, count - 1);
   return {
-    histogram: histogramOf(p50, count),
     count,
-    minNs: p50 * 0.4,
-    maxNs: p50 * 40,
-    meanNs: p50 * 1.15,
-    stddevNs: p50 * 0.6,
-    p50Ns: p50,
-    p90Ns: p50 * 1.6,
-    p99Ns: p50 * 4.5,
-    p999Ns: p50 * 12,
+    minNs: Math.min(...samples),
+    maxNs: Math.max(...samples),
+    meanNs: average,
+    stddevNs: Math.sqrt(variance),
+    p50Ns: percentile(samples, 0.5),
+    p90Ns: percentile(samples, 0.9),
+    p99Ns: percentile(samples, 0.99),
+    p999Ns: percentile(samples, 0.999),
+    histogram: LatencyHistogram.of(samples).encode(),
   };
 }
 
@@ -183,7 +178,7 @@ function repetition(
   options: Required<Pick<SyntheticOptions, 'slowdown'>>,
   random: SeededRandom,
 ): Repetition {
-  const fuse = setup !== 'kernel-erofs' && setup !== 'floor';
+  const fuse = setup !== 'kernel-erofs' && setup !== 'floor' && setup !== 'native';
   const coldFactor = cache === 'cold' ? (workload.bytesPerOp > 0 ? 2.5 : 4) : 1;
   const perOp =
     workload.latencyNs *
@@ -290,7 +285,7 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
         const reps = Array.from({ length: repetitions }, (_, index) =>
           repetition(workload, setup, cache, index, false, settings, random),
         );
-        if (setup !== 'kernel-erofs')
+        if (setup !== 'kernel-erofs' && setup !== 'native')
           reps.push(repetition(workload, setup, cache, repetitions, true, settings, random));
         const base = {
           setup,
@@ -354,13 +349,13 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
       warmupRepetitions: 1,
       seed: 1,
       driver: 'node',
-      fuse: { transport: 'dev-fuse', entryTimeout: 1, attrTimeout: 1, directIo: false },
+      fuse: { transport: 'devfuse', entryTimeout: 1, attrTimeout: 1, directIo: false },
       image: { compression: 'lz4hc', chunkSize: null, pclusterSize: 65536, extraArgs: '' },
       pinning: { client: null, daemon: null },
     },
     dataset: {
       name: 'small-tree',
-      profile: 'small',
+      profile: 'quick',
       seed: 1,
       sourceDir: '/var/cache/fusebench/datasets/small-1',
       contentHash: 'sha256:9f2c4e1d7a0b3c5e8f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70',
@@ -378,7 +373,7 @@ export function syntheticResult(options: SyntheticOptions = {}): ResultFile {
     setups: [
       ...SETUPS.map((name) => ({
         name,
-        kind: name === 'kernel-erofs' ? ('kernel' as const) : ('fuse' as const),
+        kind: name === 'kernel-erofs' || name === 'native' ? ('kernel' as const) : ('fuse' as const),
         description: `${name} serving the image`,
         status: 'ok' as const,
         note: null,
