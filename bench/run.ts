@@ -31,6 +31,8 @@ import { measurementWarnings, summarize } from './summarize.js';
 export interface RunOptions {
   profile: string;
   setups: string[];
+  /** The setups were named (--setups): one that cannot run fails the run instead of being skipped. */
+  setupsNamed: boolean;
   workloads: string[];
   cacheStates: CacheState[];
   repetitions: number;
@@ -168,7 +170,7 @@ export async function runBenchmark(
     daemonCpus: options.daemonCpus,
   };
   try {
-    const active = await mountSetups(options.setups, context, result, progress, signal);
+    const active = await mountSetups(options.setups, options.setupsNamed, context, result, progress, signal);
     save();
     if (active.length === 0) throw new FatalError('no setup could be mounted');
     const tracer = options.trace ? openTracer(stack, result, progress) : null;
@@ -336,6 +338,7 @@ export async function runBenchmark(
 
 async function mountSetups(
   names: string[],
+  named: boolean,
   context: SetupContext,
   result: ResultFile,
   progress: Progress,
@@ -356,6 +359,7 @@ async function mountSetups(
     };
     result.setups.push(record);
     const reason = await definition.unavailable(context);
+    if (reason && named) throw new FatalError(`setup ${name} cannot run here: ${reason}`);
     if (reason) {
       record.status = 'skipped';
       record.note = reason;
@@ -368,6 +372,7 @@ async function mountSetups(
       record.facts = mounted.facts;
       active.push({ setup, mounted });
     } catch (error) {
+      if (named) throw new FatalError(`setup ${name} failed to mount: ${errorMessage(error)}`);
       record.status = 'failed';
       record.note = errorMessage(error);
       progress.note(`setup ${name} failed: ${record.note}`);

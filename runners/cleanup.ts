@@ -14,8 +14,8 @@ import { isMounted, readMountInfo, unmount } from '../lib/mounts.js';
 import { processStartTime, stopProcess } from './processes.js';
 
 /**
- * Everything a run creates on the machine (mounts, loop devices, daemons, tracefs instances,
- * its run directory) is pushed on one stack the moment it exists and undone newest first, on
+ * Everything a run creates or changes on the machine (mounts, loop devices, daemons, tracefs
+ * instances, module parameters, its run directory) is pushed on one stack the moment it exists and undone newest first, on
  * success, failure and signals. Each step swallows its own failure so one stuck umount cannot
  * leak the rest. The stack is mirrored in a journal file, so `fusebench cleanup` can undo what
  * a SIGKILLed run left, and only that: it touches nothing it has no journal entry for.
@@ -27,7 +27,9 @@ export type Resource =
   | { kind: 'process'; pid: number; startTime: number; command: string }
   | { kind: 'tracefs-instance'; path: string }
   | { kind: 'tracefs-mount'; path: string }
-  | { kind: 'directory'; path: string };
+  | { kind: 'directory'; path: string }
+  /** A kernel module parameter the run changed, and the value to put back. */
+  | { kind: 'module-parameter'; path: string; previous: string };
 
 interface JournalEntry {
   id: number;
@@ -117,6 +119,8 @@ export function describeResource(resource: Resource): string {
       return `tracefs mount ${resource.path}`;
     case 'directory':
       return `directory ${resource.path}`;
+    case 'module-parameter':
+      return `module parameter ${resource.path} (back to ${resource.previous})`;
   }
 }
 
@@ -142,6 +146,11 @@ export async function undoResource(resource: Resource): Promise<void> {
       return;
     case 'directory':
       removeRunDirectory(resource.path);
+      return;
+    case 'module-parameter':
+      // Only module parameters: a journal is a file, and cleanup must not write elsewhere in sysfs from it.
+      if (!resource.path.startsWith('/sys/module/')) throw new Error('not a module parameter');
+      writeFileSync(resource.path, resource.previous);
       return;
   }
 }

@@ -32,6 +32,8 @@ export interface DaemonCommand {
   label: string;
   /** File or directory the daemon reads from (for backing-device facts). */
   backing: string;
+  /** What the setup knows about the daemon before it runs (program version, cache policy). */
+  facts?: Record<string, Fact>;
 }
 
 /** The `fusebench mount|passthrough` flags that carry a set of transport options. */
@@ -60,6 +62,14 @@ export abstract class DaemonSetup extends MountingSetup {
 
   protected abstract command(): Promise<DaemonCommand>;
 
+  /**
+   * Once the mount serves: checks that the daemon serves the way the setup promises (throwing
+   * when not) and returns what it found, as facts. Nothing to check by default.
+   */
+  protected async checkServing(_pid: number): Promise<Record<string, Fact>> {
+    return {};
+  }
+
   protected async attach(): Promise<MountedSetup> {
     const command = await this.command();
     if (command.factsFile) rmSync(command.factsFile, { force: true });
@@ -86,6 +96,13 @@ export abstract class DaemonSetup extends MountingSetup {
     this.handles.push(this.context.cleanup.push({ kind: 'process', pid, startTime, command: command.label }));
     this.handles.push(this.context.cleanup.push({ kind: 'mount', path: this.mountpoint }));
     await this.waitUntilServing(daemon, command);
+    let servingFacts: Record<string, Fact>;
+    try {
+      servingFacts = await this.checkServing(pid);
+    } catch (error) {
+      await this.detach();
+      throw error;
+    }
     const daemonFacts: Record<string, Fact> = command.factsFile
       ? flattenFacts(JSON.parse(readFileSync(command.factsFile, 'utf8')) as Record<string, unknown>)
       : {};
@@ -96,7 +113,9 @@ export abstract class DaemonSetup extends MountingSetup {
         daemon: command.label,
         daemonCommand: [file, ...args].join(' '),
         daemonCpus: cpus,
+        ...command.facts,
         ...daemonFacts,
+        ...servingFacts,
         ...mountFacts(this.mountpoint),
         ...backingDeviceFacts(command.backing),
       },

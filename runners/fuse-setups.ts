@@ -4,7 +4,7 @@ import { buildSquashfsImage } from '../datasets/image.js';
 import { type DaemonCommand, DaemonSetup, factsFileOf, fusebenchCli, transportArgs } from './fuse-daemon.js';
 import type { SetupContext, SetupDefinition } from './setup.js';
 
-/** The FUSE setups: fusebench's own daemons over the image or the tree, and external FUSE daemons. */
+/** The FUSE setups: fusebench's own daemons over the image or the tree, and squashfuse (the peers are in peer-setups.ts). */
 
 class FusebenchDaemon extends DaemonSetup {
   constructor(
@@ -137,20 +137,4 @@ export const squashfuse: SetupDefinition = {
         backing: image.path,
       };
     }),
-};
-
-export const erofsfuse: SetupDefinition = {
-  name: 'erofsfuse',
-  kind: 'fuse',
-  description: "erofs-utils' erofsfuse (libfuse, C) serving the same image: an external FUSE reference",
-  unavailable: async () =>
-    (await hasCommand('erofsfuse')) ? null : 'erofsfuse is not installed (Debian 12 does not package it)',
-  create: (context) =>
-    new ExternalDaemon('erofsfuse', erofsfuse.description, context, async (setup) => ({
-      file: 'erofsfuse',
-      args: ['-f', '-o', fuseTimeoutOptions(context), context.dataset.image.path, setup.mountpoint],
-      factsFile: null,
-      label: 'erofsfuse',
-      backing: context.dataset.image.path,
-    })),
 };

@@ -8,7 +8,8 @@ import { defaultCacheDir } from '../../datasets/dataset.js';
 import { profileNames } from '../../datasets/profiles.js';
 import { defaultTransportOptions } from '../../fuse/transport.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
-import { coreSetupNames, setupNames } from '../../runners/registry.js';
+import { URING_SUFFIX } from '../../runners/peer-setups.js';
+import { coreSetupNames, setupNames, withIoUringVariants } from '../../runners/registry.js';
 import { workloadNames } from '../../workloads/catalog.js';
 import {
   parseCommandArgs,
@@ -20,6 +21,8 @@ import {
 import type { Command } from '../command.js';
 import { requireRoot } from '../preconditions.js';
 import { printRunSummary } from '../run-summary.js';
+
+const uringSetups = () => setupNames.filter((name) => name.endsWith(URING_SUFFIX)).join(', ');
 
 const usage = `run [--profile quick|tiny|full] [options]
 
@@ -38,6 +41,9 @@ const usage = `run [--profile quick|tiny|full] [options]
     --driver node|native    client driver for op streams (default node; native has lower overhead)
     --no-trace              do not trace FUSE requests (no extra traced repetition)
     --no-floor              do not measure the tmpfs floor
+    --fuse-io-uring         add the io_uring variant of every selected setup that has one
+                            (${uringSetups()}); turns on the fuse module's
+                            enable_uring for the run and restores it afterwards
   dataset and image
     --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's)
     --dataset-dir DIR       measure a copy-free view of DIR instead of a generated tree
@@ -74,6 +80,7 @@ const options = {
   driver: { type: 'string' },
   'no-trace': { type: 'boolean' },
   'no-floor': { type: 'boolean' },
+  'fuse-io-uring': { type: 'boolean' },
   dataset: { type: 'string' },
   'dataset-dir': { type: 'string' },
   compression: { type: 'string' },
@@ -136,7 +143,11 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   return {
     profile: profile.name,
-    setups: parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
+    setups: withIoUringVariants(
+      parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
+      values['fuse-io-uring'] ?? false,
+    ),
+    setupsNamed: values.setups !== undefined,
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
     cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
     repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions),
