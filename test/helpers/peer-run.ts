@@ -1,0 +1,31 @@
+import { prepareDataset } from '../../datasets/dataset.js';
+import { defaultImageOptions } from '../../datasets/image.js';
+import { defaultTransportOptions } from '../../fuse/transport.js';
+import { createRun } from '../../runners/cleanup.js';
+import { findSetup } from '../../runners/registry.js';
+
+/**
+ * A stand-in for a run that gets SIGKILLed while a peer daemon serves: it mounts one setup
+ * (argv[2]) on the tiny dataset cached in argv[3], says where and which daemon, and waits.
+ */
+const [name = '', cacheDir = ''] = process.argv.slice(2);
+const dataset = await prepareDataset(
+  { kind: 'profile', profile: 'tiny', seed: 5 },
+  defaultImageOptions,
+  cacheDir,
+);
+const { runDir, stack } = createRun(`test-peer-run-${process.pid}`);
+const setup = findSetup(name)!.create({
+  dataset,
+  runDir,
+  cleanup: stack,
+  fuse: defaultTransportOptions,
+  fuseTransport: 'fuse-native',
+  loopDirectIo: false,
+  daemonCpus: null,
+});
+const mounted = await setup.mount();
+process.stdout.write(
+  `${JSON.stringify({ mountpoint: mounted.mountpoint, daemonPid: mounted.daemonPids[0] })}\n`,
+);
+setInterval(() => {}, 1000);
