@@ -178,3 +178,21 @@ describe('a run killed while a peer serves over io_uring', () => {
     assert.equal(readEnableUring(), before);
   });
 });
+
+describe("--image: a user's own image", () => {
+  const cache = mkdtempSync(join(tmpdir(), 'fusebench-user-image-'));
+  after(() => rmSync(cache, { recursive: true, force: true }));
+
+  it('is served as it is, and its tree extracted by fsck.erofs has the content hash of the tree it was built from', async () => {
+    const built = await prepareDataset(
+      { kind: 'profile', profile: 'tiny', seed: 5 },
+      defaultImageOptions,
+      cache,
+    );
+    const user = await prepareDataset({ kind: 'image', path: built.image.path }, defaultImageOptions, cache);
+    assert.equal(user.image.path, built.image.path);
+    assert.deepEqual(user.image.args, []);
+    assert.notEqual(user.sourceDir, built.sourceDir);
+    assert.equal(user.manifest.contentHash, built.manifest.contentHash);
+  });
+});

@@ -6,6 +6,7 @@ import { createProgress } from '../../bench/progress.js';
 import { type RunOptions, runBenchmark } from '../../bench/run.js';
 import { defaultCacheDir } from '../../datasets/dataset.js';
 import { profileNames } from '../../datasets/profiles.js';
+import { userImage } from '../../datasets/user-image.js';
 import { defaultTransportOptions } from '../../fuse/transport.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
 import { URING_SUFFIX } from '../../runners/peer-setups.js';
@@ -47,6 +48,8 @@ const usage = `run [--profile quick|tiny|full] [options]
   dataset and image
     --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's)
     --dataset-dir DIR       measure a copy-free view of DIR instead of a generated tree
+    --image FILE            measure your own EROFS image as it is (the tree setups serve its
+                            tree, extracted once with fsck.erofs --extract)
     --compression ALG       mkfs.erofs -z argument, e.g. lz4, lz4hc,12 (default: uncompressed)
     --chunk-size SIZE       mkfs.erofs --chunksize
     --pcluster-size SIZE    mkfs.erofs -C
@@ -83,6 +86,7 @@ const options = {
   'fuse-io-uring': { type: 'boolean' },
   dataset: { type: 'string' },
   'dataset-dir': { type: 'string' },
+  image: { type: 'string' },
   compression: { type: 'string' },
   'chunk-size': { type: 'string' },
   'pcluster-size': { type: 'string' },
@@ -136,8 +140,13 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
     throw new UsageError(
       `--profile: unknown '${values.profile}' (known: ${runProfiles.map((p) => p.name).join(', ')})`,
     );
-  if (values.dataset !== undefined && values['dataset-dir'] !== undefined)
-    throw new UsageError('--dataset and --dataset-dir exclude each other');
+  const datasetFlags = ['dataset', 'dataset-dir', 'image'] as const;
+  const given = datasetFlags.filter((flag) => values[flag] !== undefined);
+  if (given.length > 1) throw new UsageError(`--${given[0]} and --${given[1]} exclude each other`);
+  const imageFlags = ['compression', 'chunk-size', 'pcluster-size', 'mkfs-arg'] as const;
+  const building = imageFlags.find((flag) => values[flag] !== undefined);
+  if (values.image !== undefined && building)
+    throw new UsageError(`--image and --${building} exclude each other (the image is measured as it is)`);
   const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
   const seed = Math.floor(parseNumberFlag('--seed', values.seed, 1));
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
@@ -157,9 +166,11 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
     trace: !values['no-trace'],
     floor: !values['no-floor'],
     dataset:
-      values['dataset-dir'] !== undefined
-        ? { kind: 'directory', path: resolve(values['dataset-dir']) }
-        : { kind: 'profile', profile: datasetProfile, seed },
+      values.image !== undefined
+        ? { kind: 'image', path: resolve(values.image) }
+        : values['dataset-dir'] !== undefined
+          ? { kind: 'directory', path: resolve(values['dataset-dir']) }
+          : { kind: 'profile', profile: datasetProfile, seed },
     image: {
       compression: values.compression ?? null,
       chunkSize:
@@ -227,6 +238,7 @@ export const command: Command = {
       return 0;
     }
     if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
+    if (parsed.dataset.kind === 'image') userImage(parsed.dataset.path);
     requireRoot('run');
     const controller = new AbortController();
     const interrupt = (name: string) => {
