@@ -196,3 +196,21 @@ describe("--image: a user's own image", () => {
     assert.equal(user.manifest.contentHash, built.manifest.contentHash);
   });
 });
+
+describe('fusebench doctor', () => {
+  it('mounts every peer for real, reads a file through it, and names its version', async (t) => {
+    const doctor = await fusebench(['doctor']);
+    const output = String(doctor.stdout);
+    for (const definition of peerSetupDefinitions) {
+      const line = output.split('\n').find((text) => text.split(/\s+/)[1] === definition.name);
+      assert.ok(line, `${definition.name} has a line`);
+      if (line.startsWith('skip')) {
+        skipUnlessCi(t, line);
+        continue;
+      }
+      assert.match(line, /^ok {2}.* \d+\.\d+\.\d+\S* \(.*libfuse .*\): mounted, file read back/, line);
+      if (definition.name.endsWith(URING_SUFFIX)) assert.match(line, /over \d+ io_uring rings/);
+    }
+    assert.equal(doctor.exitCode, 0, output);
+  });
+});
