@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import type { Fact, TransportOptions } from '../fuse/transport.js';
+import type { Fact } from '../fuse/transport.js';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
 import { backingDeviceFacts, mountFacts } from './facts.js';
@@ -34,26 +34,6 @@ export interface DaemonCommand {
   backing: string;
   /** What the setup knows about the daemon before it runs (program version, cache policy). */
   facts?: Record<string, Fact>;
-}
-
-/** The `fusebench mount|passthrough` flags that carry a set of transport options. */
-export function transportArgs(transport: string, options: TransportOptions): string[] {
-  const args = [
-    '--transport',
-    transport,
-    '--entry-timeout',
-    String(options.entryTimeout),
-    '--attr-timeout',
-    String(options.attrTimeout),
-    options.kernelCache ? '--kernel-cache' : '--no-kernel-cache',
-    '--threads',
-    String(options.threads),
-  ];
-  if (options.autoCache) args.push('--auto-cache');
-  if (options.maxRead > 0) args.push('--max-read', String(options.maxRead));
-  if (options.directIo) args.push('--direct-io');
-  if (options.kernelPassthrough) args.push('--kernel-passthrough');
-  return args;
 }
 
 export abstract class DaemonSetup extends MountingSetup {

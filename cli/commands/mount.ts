@@ -1,16 +1,17 @@
 import { resolve } from 'node:path';
 import { checkDaemonRequest, runDaemon, startInBackground } from '../../fuse/daemon.js';
+import { type DaemonRequest, parseDaemonRequest, readDaemonRequest } from '../../fuse/daemon-request.js';
 import { type BackendSpec, defaultTransportOptions, type TransportOptions } from '../../fuse/transport.js';
 import { transportNamed, transportNames } from '../../fuse/transports/index.js';
-import { UsageError } from '../../lib/errors.js';
+import { FatalError, UsageError } from '../../lib/errors.js';
 import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
 import type { Command } from '../command.js';
 import { requireRoot } from '../preconditions.js';
 
 /**
  * `fusebench mount IMAGE MOUNTPOINT` and `fusebench passthrough SOURCE_DIR MOUNTPOINT`: serve a
- * backend over FUSE in the foreground (or detached with --background). The flags are exactly
- * what runners/fuse-daemon.ts transportArgs() emits, plus --facts-file and --background.
+ * backend over FUSE in the foreground (or detached with --background). The flags build a
+ * DaemonRequest (fuse/daemon-request.ts); a run passes the request itself, as a file (--request).
  */
 
 const flags = {
@@ -25,6 +26,7 @@ const flags = {
   'direct-io': { type: 'boolean' },
   'kernel-passthrough': { type: 'boolean' },
   'facts-file': { type: 'string' },
+  request: { type: 'string' },
   background: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -71,6 +73,8 @@ options:
   --direct-io             bypass the page cache for file data
   --kernel-passthrough    let the kernel read backing files directly (devfuse only)
 ${text.extra}  --facts-file FILE       write what was set and negotiated as JSON once serving
+  --request FILE          serve the DaemonRequest in FILE (JSON, as a run writes it) instead of
+                          ${text.source}, MOUNTPOINT and the options above
   --background            detach, print the daemon's pid once it serves, exit 0
   -h, --help              this text
 `;
@@ -89,6 +93,19 @@ export function daemonCommand(kind: Kind): Command {
       if (values.help) {
         process.stdout.write(help(kind));
         return 0;
+      }
+      if (values.request !== undefined) {
+        const others = Object.keys(values).filter((name) => name !== 'request' && name !== 'background');
+        if (positionals.length > 0 || others.length > 0)
+          throw new UsageError(
+            `${text.name}: --request takes the whole request; drop ${[...positionals, ...others.map((name) => `--${name}`)].join(' ')}`,
+          );
+        const request = readDaemonRequest(resolve(values.request));
+        if (request.backend.kind !== kind)
+          throw new FatalError(
+            `${text.name}: --request ${values.request} serves a ${request.backend.kind} backend`,
+          );
+        return serve(request, argv, values.background ?? false);
       }
       if (positionals.length !== 2) {
         throw new UsageError(
@@ -117,22 +134,31 @@ export function daemonCommand(kind: Kind): Command {
         source: resolve(positionals[0]!),
         ...(devices?.length ? { devices: devices.map((device) => resolve(device)) } : {}),
       };
-      requireRoot(text.name);
-      const mountpoint = checkDaemonRequest(text.name, backend, positionals[1]!);
-      if (values.background) {
-        const pid = await startInBackground([text.name, ...argv], mountpoint);
-        process.stdout.write(`${pid}\n`);
-        return 0;
-      }
-      return runDaemon({
-        backend,
-        mountpoint,
-        transport,
-        options,
-        factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
-      });
+      const request = parseDaemonRequest(
+        {
+          backend,
+          mountpoint: resolve(positionals[1]!),
+          transport,
+          options,
+          factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
+        },
+        text.name,
+      );
+      return serve(request, argv, values.background ?? false);
     },
   };
+
+  /** Serves a checked request here, or detached (--background) by the same command line. */
+  async function serve(request: DaemonRequest, argv: string[], background: boolean): Promise<number> {
+    requireRoot(text.name);
+    const mountpoint = checkDaemonRequest(text.name, request.backend, request.mountpoint);
+    if (background) {
+      const pid = await startInBackground([text.name, ...argv], mountpoint);
+      process.stdout.write(`${pid}\n`);
+      return 0;
+    }
+    return runDaemon({ ...request, mountpoint });
+  }
 }
 
 export const command: Command = daemonCommand('erofs');
