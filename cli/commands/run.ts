@@ -127,6 +127,17 @@ function oneOf<T extends string>(
   return value as T;
 }
 
+/** --setups (or the default ones), and with --fuse-io-uring the io_uring variant after each that has one. */
+function selectedSetups(list: string | undefined, ioUring: boolean): string[] {
+  const setups = parseListFlag('--setups', list, setupNames, coreSetupNames);
+  const selected = withIoUringVariants(setups, ioUring);
+  if (ioUring && !selected.some((name) => name.endsWith(URING_SUFFIX)))
+    throw new UsageError(
+      `--fuse-io-uring: none of the selected setups has an io_uring variant (${uringSetups()})`,
+    );
+  return selected;
+}
+
 export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
   const { values } = parseCommandArgs('run', argv, options, {
     min: 0,
@@ -152,10 +163,7 @@ export function parseRunOptions(argv: string[]): RunOptions | 'help' | 'list' {
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   return {
     profile: profile.name,
-    setups: withIoUringVariants(
-      parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
-      values['fuse-io-uring'] ?? false,
-    ),
+    setups: selectedSetups(values.setups, values['fuse-io-uring'] ?? false),
     setupsNamed: values.setups !== undefined,
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
     cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
