@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { PreparedDataset } from '../datasets/dataset.js';
 import { buildErofsImage, defaultImageOptions } from '../datasets/image.js';
 import { buildManifest } from '../datasets/manifest.js';
-import { defaultTransportOptions } from '../fuse/transport.js';
 import { errorMessage } from '../lib/errors.js';
 import { createRun } from '../runners/cleanup.js';
 import { peerSetupDefinitions } from '../runners/peer-setups.js';
+import { defaultSetupContext } from '../runners/setup.js';
 
 /**
  * `fusebench doctor`'s checks of the reference daemons: each peer setup is mounted for real, the
@@ -48,15 +48,7 @@ export async function checkPeers(): Promise<PeerCheckResult[]> {
   const { runDir, stack } = createRun(`doctor-${process.pid}`);
   try {
     const dataset = await probeDataset(cacheDir);
-    const context = {
-      dataset,
-      runDir,
-      cleanup: stack,
-      fuse: defaultTransportOptions,
-      fuseTransport: 'fuse-native',
-      loopDirectIo: false,
-      daemonCpus: null,
-    };
+    const context = defaultSetupContext(dataset, runDir, stack);
     for (const definition of peerSetupDefinitions) {
       const reason = await definition.unavailable(context);
       if (reason) {

@@ -89,6 +89,7 @@ const peers: Record<PeerName, PeerDaemon> = {
 
 class PeerDaemonSetup extends DaemonSetup {
   private initFacts: Record<string, Fact> | null = null;
+  private uringFacts: Record<string, Fact> | null = null;
 
   constructor(
     name: string,
@@ -103,11 +104,12 @@ class PeerDaemonSetup extends DaemonSetup {
   protected async command(): Promise<DaemonCommand> {
     const program = await findPeerProgram(this.peer.program);
     if (!program) throw new Error(`${this.peer.program} is not installed: ${GET_PEERS}`);
-    const uringFacts: Record<string, Fact> = {};
+    // The parameter stays on for the rest of the run: what it was before is said once.
     if (this.ioUring) {
       const previous = enableFuseUring(this.context.cleanup);
-      uringFacts.fuseEnableUring =
-        previous === 'Y' ? 'Y (was on)' : `Y (was ${previous}; restored after the run)`;
+      this.uringFacts ??= {
+        fuseEnableUring: previous === 'Y' ? 'Y (was on)' : `Y (was ${previous}; restored after the run)`,
+      };
     }
     // Once per setup, before its first measured mount: remounts run the same program and options.
     const probeMountpoint = `${this.mountpoint}.init-probe`;
@@ -125,7 +127,7 @@ class PeerDaemonSetup extends DaemonSetup {
       factsFile: null,
       label: `${this.peer.program} ${program.version}`,
       backing: this.peer.backing(this.context),
-      facts: { ...programFacts(program), caching: this.peer.caching, ...uringFacts, ...this.initFacts },
+      facts: { ...programFacts(program), caching: this.peer.caching, ...this.uringFacts, ...this.initFacts },
     };
   }
 

@@ -7,16 +7,16 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { type PreparedDataset, prepareDataset } from '../datasets/dataset.js';
 import { defaultImageOptions } from '../datasets/image.js';
-import { defaultTransportOptions } from '../fuse/transport.js';
-import { isMounted, readMountInfo } from '../lib/mounts.js';
+import { isMounted } from '../lib/mounts.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { type CleanupStack, createRun, findLeftovers } from '../runners/cleanup.js';
 import { ENABLE_URING, enableFuseUring, ioUringUse } from '../runners/fuse-uring.js';
 import { peerSetupDefinitions, URING_SUFFIX } from '../runners/peer-setups.js';
 import { isAlive, processStartTime } from '../runners/processes.js';
 import { findSetup } from '../runners/registry.js';
-import type { SetupContext } from '../runners/setup.js';
+import { defaultSetupContext, type SetupContext } from '../runners/setup.js';
 import { fusebench } from './helpers/cli.js';
+import { unwindRun } from './helpers/run-dir.js';
 
 /**
  * The reference daemons (erofsfuse, passthrough_hp with and without kernel passthrough, each
@@ -59,15 +59,7 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
   let nativeWalk: WalkRecord[];
   const uringBefore = existsSync(ENABLE_URING) ? readEnableUring() : null;
 
-  const context = (): SetupContext => ({
-    dataset,
-    runDir,
-    cleanup: stack,
-    fuse: defaultTransportOptions,
-    fuseTransport: 'fuse-native',
-    loopDirectIo: false,
-    daemonCpus: null,
-  });
+  const context = () => defaultSetupContext(dataset, runDir, stack);
 
   before(async () => {
     dataset = await prepareDataset({ kind: 'profile', profile: 'tiny', seed: 5 }, defaultImageOptions, cache);
@@ -80,16 +72,14 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
   });
 
   after(async () => {
-    assert.deepEqual(await stack.unwind(), []);
+    await unwindRun(stack, runDir);
     rmSync(cache, { recursive: true, force: true });
-    assert.ok(!readMountInfo().some((entry) => entry.mountpoint.startsWith(runDir)), 'no mount left');
-    assert.ok(!existsSync(runDir), 'run directory removed');
     if (uringBefore !== null) assert.equal(readEnableUring(), uringBefore, 'enable_uring as it was');
   });
 
   for (const definition of peerSetupDefinitions) {
     const overIoUring = definition.name.endsWith(URING_SUFFIX);
-    it(`${definition.name}: walk equals the kernel's, ${overIoUring ? 'requests come over io_uring, ' : ''}SIGKILL leaves no mount or daemon`, async (t) => {
+    it(`${definition.name}: walk equals the kernel's, ${overIoUring ? 'requests come over io_uring, ' : ''}a remount brings a new daemon, SIGKILL leaves no mount or daemon`, async (t) => {
       const reason = await definition.unavailable(context());
       if (reason) return skipUnlessCi(t, reason);
       const setup = definition.create(context());
@@ -118,7 +108,17 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
         assert.equal(rings.rings, 0, 'no io_uring without the option');
       }
 
-      process.kill(daemon, 'SIGKILL');
+      // Cold rounds remount: a new daemon, the same tree, the same facts (no second probe mount).
+      const cold = await setup.remount();
+      assert.notEqual(cold.daemonPids[0], daemon, 'a new daemon');
+      assert.deepEqual(walkMountedTree(cold.mountpoint).map(formatWalkRecord), walk.map(formatWalkRecord));
+      assert.equal(isAlive(daemon), false, 'the first daemon ended with its mount');
+      assert.equal(cold.facts['init.max_write'], mounted.facts['init.max_write']);
+      assert.equal(cold.facts.fuseEnableUring, mounted.facts.fuseEnableUring);
+      if (overIoUring)
+        assert.ok(ioUringUse(cold.daemonPids[0]!).rings > 0, 'the new daemon serves over io_uring too');
+
+      process.kill(cold.daemonPids[0]!, 'SIGKILL');
       await sleep(50);
       // A dead connection answers ENOTCONN; over io_uring the ring's teardown aborts the request
       // (ECONNABORTED, or ECANCELED when it was in flight).
@@ -129,7 +129,7 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
       );
       await setup.unmount();
       assert.equal(isMounted(mounted.mountpoint), false, 'mount gone');
-      assert.equal(processStartTime(daemon), null, 'daemon gone (reaped)');
+      assert.equal(processStartTime(cold.daemonPids[0]!), null, 'daemon gone (reaped)');
     });
   }
 });
@@ -156,9 +156,11 @@ describe('a run killed while a peer serves over io_uring', () => {
     assert.equal(readEnableUring(), 'Y');
     child.kill('SIGKILL');
     await child;
-    assert.ok(
-      findLeftovers().some((leftover) => leftover.resources.some((r) => r.kind === 'module-parameter')),
+    // The journal holds the old value only when the run turned the parameter on.
+    const journaled = findLeftovers().some((leftover) =>
+      leftover.resources.some((resource) => resource.kind === 'module-parameter'),
     );
+    assert.equal(journaled, before !== 'Y');
     assert.ok(processStartTime(daemonPid) !== null, 'the peer daemon outlived its run');
 
     const cleaned = await fusebench(['cleanup']);

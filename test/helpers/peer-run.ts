@@ -1,8 +1,8 @@
 import { prepareDataset } from '../../datasets/dataset.js';
 import { defaultImageOptions } from '../../datasets/image.js';
-import { defaultTransportOptions } from '../../fuse/transport.js';
 import { createRun } from '../../runners/cleanup.js';
 import { findSetup } from '../../runners/registry.js';
+import { defaultSetupContext } from '../../runners/setup.js';
 
 /**
  * A stand-in for a run that gets SIGKILLed while a peer daemon serves: it mounts one setup
@@ -15,15 +15,7 @@ const dataset = await prepareDataset(
   cacheDir,
 );
 const { runDir, stack } = createRun(`test-peer-run-${process.pid}`);
-const setup = findSetup(name)!.create({
-  dataset,
-  runDir,
-  cleanup: stack,
-  fuse: defaultTransportOptions,
-  fuseTransport: 'fuse-native',
-  loopDirectIo: false,
-  daemonCpus: null,
-});
+const setup = findSetup(name)!.create(defaultSetupContext(dataset, runDir, stack));
 const mounted = await setup.mount();
 process.stdout.write(
   `${JSON.stringify({ mountpoint: mounted.mountpoint, daemonPid: mounted.daemonPids[0] })}\n`,
