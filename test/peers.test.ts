@@ -216,3 +216,51 @@ describe('fusebench doctor', () => {
     assert.equal(doctor.exitCode, 0, output);
   });
 });
+
+describe('setups a run cannot serve', () => {
+  const cache = mkdtempSync(join(tmpdir(), 'fusebench-peers-missing-'));
+  after(() => rmSync(cache, { recursive: true, force: true }));
+  const withoutPeers = { env: { FUSEBENCH_PEERS: join(cache, 'no-peers') } };
+  const tinyRun = [
+    'run',
+    '--profile',
+    'tiny',
+    '--workloads',
+    'stat-all',
+    '--cache',
+    'warm',
+    '--repetitions',
+    '1',
+  ];
+  const common = [...tinyRun, '--warmup', '0', '--no-trace', '--no-floor', '--cache-dir', cache];
+
+  it('one named with --setups fails the run with one line saying why', async () => {
+    const output = join(cache, 'named.json');
+    const run = await fusebench(
+      [...common, '--setups', 'kernel-erofs,erofsfuse', '--output', output],
+      withoutPeers,
+    );
+    assert.equal(run.exitCode, 1);
+    const stderr = String(run.stderr);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    assert.match(
+      stderr.trim().split('\n').at(-1)!,
+      /^fusebench: setup erofsfuse cannot run here: erofsfuse is not installed: .*setup\.sh/,
+    );
+  });
+
+  it('a default one is skipped with a line saying why and how to get it, and the run goes on', async () => {
+    const output = join(cache, 'default.json');
+    const run = await fusebench([...common, '--output', output], withoutPeers);
+    assert.equal(run.exitCode, 0, String(run.stderr));
+    assert.match(
+      String(run.stderr),
+      /skipping erofsfuse: erofsfuse is not installed: \.\/setup\.sh builds it/,
+    );
+    const result = JSON.parse(readFileSync(output, 'utf8')) as { setups: { name: string; status: string }[] };
+    assert.deepEqual(
+      result.setups.filter((setup) => setup.status !== 'ok').map((setup) => setup.name),
+      ['erofsfuse'],
+    );
+  });
+});
