@@ -25,6 +25,10 @@ import { unwindRun } from './helpers/run-dir.js';
  * peer must run (setup.sh installs them); elsewhere a missing one is skipped with its reason.
  */
 
+/** One dataset cache for the whole file: the tiny tree (seed 5) and its images are built once. */
+const cache = mkdtempSync(join(tmpdir(), 'fusebench-peers-'));
+after(() => rmSync(cache, { recursive: true, force: true }));
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const readEnableUring = () => readFileSync(ENABLE_URING, 'utf8').trim();
 
@@ -51,7 +55,6 @@ function skipUnlessCi(t: TestContext, reason: string): void {
 }
 
 describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted for real', () => {
-  const cache = mkdtempSync(join(tmpdir(), 'fusebench-peers-'));
   let dataset: PreparedDataset;
   let runDir: string;
   let stack: CleanupStack;
@@ -73,7 +76,6 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
 
   after(async () => {
     await unwindRun(stack, runDir);
-    rmSync(cache, { recursive: true, force: true });
     if (uringBefore !== null) assert.equal(readEnableUring(), uringBefore, 'enable_uring as it was');
   });
 
@@ -136,8 +138,6 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
 
 describe('a run killed while a peer serves over io_uring', () => {
   const script = fileURLToPath(new URL('./helpers/peer-run.js', import.meta.url));
-  const cache = mkdtempSync(join(tmpdir(), 'fusebench-peers-kill-'));
-  after(() => rmSync(cache, { recursive: true, force: true }));
 
   it('fusebench cleanup stops its daemon, unmounts, and puts enable_uring back', async (t) => {
     const definition = findSetup('erofsfuse+uring')!;
@@ -182,9 +182,6 @@ describe('a run killed while a peer serves over io_uring', () => {
 });
 
 describe("--image: a user's own image", () => {
-  const cache = mkdtempSync(join(tmpdir(), 'fusebench-user-image-'));
-  after(() => rmSync(cache, { recursive: true, force: true }));
-
   it('is served as it is, and its tree extracted by fsck.erofs has the content hash of the tree it was built from', async () => {
     const built = await prepareDataset(
       { kind: 'profile', profile: 'tiny', seed: 5 },
@@ -218,8 +215,6 @@ describe('fusebench doctor', () => {
 });
 
 describe('setups a run cannot serve', () => {
-  const cache = mkdtempSync(join(tmpdir(), 'fusebench-peers-missing-'));
-  after(() => rmSync(cache, { recursive: true, force: true }));
   const withoutPeers = { env: { FUSEBENCH_PEERS: join(cache, 'no-peers') } };
   const tinyRun = [
     'run',
@@ -232,7 +227,17 @@ describe('setups a run cannot serve', () => {
     '--repetitions',
     '1',
   ];
-  const common = [...tinyRun, '--warmup', '0', '--no-trace', '--no-floor', '--cache-dir', cache];
+  const common = [
+    ...tinyRun,
+    '--seed',
+    '5',
+    '--warmup',
+    '0',
+    '--no-trace',
+    '--no-floor',
+    '--cache-dir',
+    cache,
+  ];
 
   it('one named with --setups fails the run with one line saying why', async () => {
     const output = join(cache, 'named.json');
