@@ -73,6 +73,11 @@ export class CleanupStack {
     this.writeJournal();
   }
 
+  /** What is recorded now, oldest first. */
+  resources(): readonly Resource[] {
+    return this.steps.map((step) => step.resource);
+  }
+
   /** Undoes everything still recorded, newest first; never throws. */
   async unwind(): Promise<string[]> {
     const failures: string[] = [];

@@ -20,9 +20,13 @@ export function fuseUringUnavailable(): string | null {
 /**
  * Turns enable_uring on for the rest of the run. The old value goes on the cleanup stack (and its
  * journal), so the run's end, a failure, Ctrl-C and `fusebench cleanup` all put it back. When it is
- * already on there is nothing to restore. Returns what the parameter was before.
+ * already on there is nothing to restore. Returns what the parameter was before the run.
  */
 export function enableFuseUring(cleanup: CleanupStack): string {
+  const turnedOn = cleanup
+    .resources()
+    .find((resource) => resource.kind === 'module-parameter' && resource.path === ENABLE_URING);
+  if (turnedOn?.kind === 'module-parameter') return turnedOn.previous;
   const previous = readFileSync(ENABLE_URING, 'utf8').trim();
   if (previous === 'Y') return previous;
   cleanup.push({ kind: 'module-parameter', path: ENABLE_URING, previous });

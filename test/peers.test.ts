@@ -176,6 +176,7 @@ describe('a run killed while a peer serves over io_uring', () => {
     const { stack } = createRun(`test-enable-uring-${process.pid}`);
     assert.equal(enableFuseUring(stack), before);
     assert.equal(readEnableUring(), 'Y');
+    assert.equal(enableFuseUring(stack), before, 'a second setup of the run learns the value before the run');
     assert.deepEqual(await stack.unwind(), []);
     assert.equal(readEnableUring(), before);
   });
