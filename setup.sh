@@ -30,6 +30,11 @@ for module in fuse erofs squashfs loop; do
   grep -qw "$module" /proc/filesystems 2>/dev/null || modprobe "$module" 2>/dev/null || true
 done
 
+# The reference daemons measured beside ours (erofsfuse, libfuse's passthrough_hp with passthrough
+# and io_uring): the distribution's where packaged, else built once into /opt/fusebench/peers.
+# A failed peer build is a warning; the setups it would serve are then skipped with a note.
+scripts/build-peers.sh || echo "setup.sh: warning: scripts/build-peers.sh failed; erofsfuse/passthrough_hp setups unavailable" >&2
+
 stamp=node_modules/.fusebench-lock-sha256
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then

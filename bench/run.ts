@@ -34,6 +34,8 @@ import { BUSY_CPU_STALL } from './summarize.js';
 export interface RunOptions {
   profile: string;
   setups: string[];
+  /** The setups were named (--setups): one that cannot run fails the run instead of being skipped. */
+  setupsNamed: boolean;
   workloads: string[];
   cacheStates: CacheState[];
   repetitions: number;
@@ -136,7 +138,7 @@ export async function runBenchmark(
     daemonCpus: options.daemonCpus,
   };
   try {
-    const active = await mountSetups(options.setups, context, result, progress, signal);
+    const active = await mountSetups(options.setups, options.setupsNamed, context, result, progress, signal);
     Object.assign(result.environment.facts, fuseInitFacts(result.setups));
     for (const record of result.setups)
       if (record.kind === 'fuse' && record.status === 'ok' && record.facts.initFlags === undefined)
@@ -145,8 +147,9 @@ export async function runBenchmark(
         );
     builder.save();
     if (active.size === 0) throw new FatalError('no setup could be mounted');
-    // A requested setup that is not mounted is a failed cell everywhere, not a silent gap.
-    const unmounted = result.setups.filter((record) => record.status !== 'ok');
+    // A setup that failed to mount is a failed cell everywhere, not a silent gap; a default setup
+    // skipped because its program is not installed was never asked for by name.
+    const unmounted = result.setups.filter((record) => record.status === 'failed');
     for (const record of unmounted)
       for (const workload of workloads)
         for (const cache of options.cacheStates)
@@ -299,6 +302,7 @@ async function runStep(
 
 async function mountSetups(
   names: string[],
+  named: boolean,
   context: SetupContext,
   result: ResultFile,
   progress: Progress,
@@ -319,6 +323,7 @@ async function mountSetups(
     };
     result.setups.push(record);
     const reason = await definition.unavailable(context);
+    if (reason && named) throw new FatalError(`setup ${name} cannot run here: ${reason}`);
     if (reason) {
       record.status = 'skipped';
       record.note = reason;

@@ -6,10 +6,12 @@ import { type BuiltImage, buildErofsImage, type ImageOptions } from './image.js'
 import { buildManifest, hasFileChecksums, type Manifest } from './manifest.js';
 import { materializeTree } from './materialize.js';
 import { buildTree, findProfile, profileNames } from './profiles.js';
+import { extractedTree, userImage } from './user-image.js';
 
 /**
  * A dataset: a source tree on the host filesystem (generated from a profile and seed, or a
- * user's directory), its manifest, and the EROFS image built from it. Generated trees and
+ * user's directory), its manifest, and the EROFS image built from it; or a user's image and
+ * the tree extracted from it. Generated trees and
  * images are cached, so repeated runs measure rather than rebuild.
  */
 
@@ -18,7 +20,9 @@ const GENERATOR_VERSION = 1;
 
 export type DatasetSource =
   | { kind: 'profile'; profile: string; seed: number }
-  | { kind: 'directory'; path: string };
+  | { kind: 'directory'; path: string }
+  /** A user's own EROFS image, measured as it is. */
+  | { kind: 'image'; path: string };
 
 export interface PreparedDataset {
   name: string;
@@ -88,6 +92,11 @@ export async function prepareDataset(
   imageOptions: ImageOptions,
   cacheDir = defaultCacheDir,
 ): Promise<PreparedDataset> {
+  if (source.kind === 'image') {
+    const image = userImage(source.path);
+    const tree = await extractedTree(image, cacheDir);
+    return { name: image.path, source, sourceDir: tree.dir, manifest: tree.manifest, image, cacheDir };
+  }
   const tree =
     source.kind === 'profile'
       ? await generatedTree(source.profile, source.seed, cacheDir)

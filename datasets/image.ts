@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { FatalError } from '../lib/errors.js';
-import { debianPackageVersion } from '../lib/packages.js';
+import { findPeerProgram, type PeerProgram } from '../lib/peer-programs.js';
 import { processStartTime } from '../runners/processes.js';
 
 /**
@@ -41,9 +41,22 @@ export function mkfsErofsArgs(options: ImageOptions): string[] {
   return [...args, ...options.extraArgs];
 }
 
-/** The installed erofs-utils version (mkfs.erofs has no --version flag), or null when it is not installed. */
-export function mkfsErofsVersion(): Promise<string | null> {
-  return debianPackageVersion('erofs-utils');
+/**
+ * The mkfs.erofs images are built with: the newer one setup.sh builds when it is there (so
+ * compressed images can use lzma, deflate and zstd), else the distribution's.
+ */
+function mkfsErofs(): Promise<PeerProgram | null> {
+  return findPeerProgram('mkfs.erofs');
+}
+
+/** The erofs-utils release of a mkfs.erofs (its Debian version), and where it comes from when not the distribution. */
+function versionOf(program: PeerProgram): string {
+  return program.origin === 'distribution' ? program.version : `${program.version} (${program.origin})`;
+}
+
+export async function mkfsErofsVersion(): Promise<string | null> {
+  const program = await mkfsErofs();
+  return program ? versionOf(program) : null;
 }
 
 function cacheKey(parts: string[]): string {
@@ -99,12 +112,13 @@ export async function buildErofsImage(
   options: ImageOptions,
   cacheDir: string,
 ): Promise<BuiltImage> {
-  const version = await mkfsErofsVersion();
-  if (!version) throw new FatalError('mkfs.erofs not found: install erofs-utils (./setup.sh does)');
+  const program = await mkfsErofs();
+  if (!program) throw new FatalError('mkfs.erofs not found: install erofs-utils (./setup.sh does)');
+  const version = versionOf(program);
   const args = mkfsErofsArgs(options);
   const path = `${cacheDir}/images/${cacheKey(['erofs', contentHash, version, ...args])}.erofs`;
   await buildOnce(path, async (temporary) => {
-    const result = await execa('mkfs.erofs', [...args, temporary, sourceDir], {
+    const result = await execa(program.path, [...args, temporary, sourceDir], {
       reject: false,
       env: { SOURCE_DATE_EPOCH },
       all: true,

@@ -18,7 +18,8 @@ import { findMount, unmount } from '../lib/mounts.js';
 import { writeFileAtomic } from '../lib/safe-write.js';
 import { takeSignals } from '../lib/signals.js';
 import { isAlive, processStartTime, stopProcess } from '../runners/processes.js';
-import type { BackendSpec, Fact, ServedMount, TransportOptions } from './transport.js';
+import type { DaemonRequest } from './daemon-request.js';
+import type { BackendSpec, Fact, ServedMount } from './transport.js';
 import { transportNamed } from './transports/index.js';
 
 /**
@@ -31,15 +32,6 @@ export const DAEMONS_DIR = '/run/fusebench-daemons';
 const BACKGROUND_READY_MS = 30_000;
 const DAEMON_EXIT_MS = 5_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export interface DaemonRequest {
-  backend: BackendSpec;
-  /** Absolute, symlink-free path of the mount point, as mountinfo will show it. */
-  mountpoint: string;
-  transport: string;
-  options: TransportOptions;
-  factsFile: string | null;
-}
 
 /** What a running daemon records about itself. */
 export interface DaemonRecord {

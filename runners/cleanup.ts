@@ -7,8 +7,8 @@ import { markKilled } from '../results/store.js';
 import { processStartTime, stopProcess } from './processes.js';
 
 /**
- * Everything a run creates on the machine (mounts, loop devices, daemons, tracefs instances,
- * its run directory) is pushed on one stack the moment it exists and undone newest first, on
+ * Everything a run creates or changes on the machine (mounts, loop devices, daemons, tracefs
+ * instances, module parameters, its run directory) is pushed on one stack the moment it exists and undone newest first, on
  * success, failure and signals. Each step swallows its own failure so one stuck umount cannot
  * leak the rest. The stack is mirrored in a journal file, so `fusebench cleanup` can undo what
  * a SIGKILLed run left, and only that: it touches nothing it has no journal entry for.
@@ -21,7 +21,9 @@ export type Resource =
   | { kind: 'tracefs-instance'; path: string }
   | { kind: 'tracefs-mount'; path: string }
   | { kind: 'directory'; path: string }
-  | { kind: 'result-file'; path: string };
+  | { kind: 'result-file'; path: string }
+  /** A kernel module parameter the run changed, and the value to put back. */
+  | { kind: 'module-parameter'; path: string; previous: string };
 
 interface JournalEntry {
   id: number;
@@ -63,6 +65,11 @@ export class CleanupStack {
     const index = this.steps.findIndex((step) => step.id === handle.id);
     if (index >= 0) this.steps.splice(index, 1);
     this.writeJournal();
+  }
+
+  /** What is recorded now, oldest first. */
+  resources(): readonly Resource[] {
+    return this.steps.map((step) => step.resource);
   }
 
   /**
@@ -117,6 +124,8 @@ export function describeResource(resource: Resource): string {
       return `directory ${resource.path}`;
     case 'result-file':
       return `result file ${resource.path} (marked killed if it was still running)`;
+    case 'module-parameter':
+      return `module parameter ${resource.path} (back to ${resource.previous})`;
   }
 }
 
@@ -145,6 +154,11 @@ export async function undoResource(resource: Resource): Promise<void> {
       return;
     case 'result-file':
       markKilled(resource.path);
+      return;
+    case 'module-parameter':
+      // Only module parameters: a journal is a file, and cleanup must not write elsewhere in sysfs from it.
+      if (!resource.path.startsWith('/sys/module/')) throw new Error('not a module parameter');
+      writeFileSync(resource.path, resource.previous);
       return;
   }
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import type { Fact, TransportOptions } from '../fuse/transport.js';
+import type { Fact } from '../fuse/transport.js';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
 import { backingDeviceFacts, mountFacts } from './facts.js';
@@ -32,26 +32,8 @@ export interface DaemonCommand {
   label: string;
   /** File or directory the daemon reads from (for backing-device facts). */
   backing: string;
-}
-
-/** The `fusebench mount|passthrough` flags that carry a set of transport options. */
-export function transportArgs(transport: string, options: TransportOptions): string[] {
-  const args = [
-    '--transport',
-    transport,
-    '--entry-timeout',
-    String(options.entryTimeout),
-    '--attr-timeout',
-    String(options.attrTimeout),
-    options.kernelCache ? '--kernel-cache' : '--no-kernel-cache',
-    '--threads',
-    String(options.threads),
-  ];
-  if (options.autoCache) args.push('--auto-cache');
-  if (options.maxRead > 0) args.push('--max-read', String(options.maxRead));
-  if (options.directIo) args.push('--direct-io');
-  if (options.kernelPassthrough) args.push('--kernel-passthrough');
-  return args;
+  /** What the setup knows about the daemon before it runs (program version, cache policy). */
+  facts?: Record<string, Fact>;
 }
 
 export abstract class DaemonSetup extends MountingSetup {
@@ -59,6 +41,14 @@ export abstract class DaemonSetup extends MountingSetup {
   private stderrTail = '';
 
   protected abstract command(): Promise<DaemonCommand>;
+
+  /**
+   * Once the mount serves: checks that the daemon serves the way the setup promises (throwing
+   * when not) and returns what it found, as facts. Nothing to check by default.
+   */
+  protected async checkServing(_pid: number): Promise<Record<string, Fact>> {
+    return {};
+  }
 
   protected async attach(): Promise<MountedSetup> {
     const command = await this.command();
@@ -86,6 +76,13 @@ export abstract class DaemonSetup extends MountingSetup {
     this.handles.push(this.context.cleanup.push({ kind: 'process', pid, startTime, command: command.label }));
     this.handles.push(this.context.cleanup.push({ kind: 'mount', path: this.mountpoint }));
     await this.waitUntilServing(daemon, command);
+    let servingFacts: Record<string, Fact>;
+    try {
+      servingFacts = await this.checkServing(pid);
+    } catch (error) {
+      await this.detach();
+      throw error;
+    }
     const daemonFacts: Record<string, Fact> = command.factsFile
       ? flattenFacts(JSON.parse(readFileSync(command.factsFile, 'utf8')) as Record<string, unknown>)
       : {};
@@ -96,7 +93,9 @@ export abstract class DaemonSetup extends MountingSetup {
         daemon: command.label,
         daemonCommand: [file, ...args].join(' '),
         daemonCpus: cpus,
+        ...command.facts,
         ...daemonFacts,
+        ...servingFacts,
         ...mountFacts(this.mountpoint),
         ...backingDeviceFacts(command.backing),
       },

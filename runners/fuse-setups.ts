@@ -1,10 +1,12 @@
 import { release } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildSquashfsImage } from '../datasets/image.js';
-import { type DaemonCommand, DaemonSetup, factsFileOf, fusebenchCli, transportArgs } from './fuse-daemon.js';
+import { writeDaemonRequest } from '../fuse/daemon-request.js';
+import { type DaemonCommand, DaemonSetup, factsFileOf, fusebenchCli } from './fuse-daemon.js';
 import type { SetupContext, SetupDefinition } from './setup.js';
 
-/** The FUSE setups: fusebench's own daemons over the image or the tree, and external FUSE daemons. */
+/** The FUSE setups: fusebench's own daemons over the image or the tree, and squashfuse (the peers are in peer-setups.ts). */
 
 class FusebenchDaemon extends DaemonSetup {
   constructor(
@@ -21,20 +23,19 @@ class FusebenchDaemon extends DaemonSetup {
     const { dataset, fuse, fuseTransport, runDir } = this.context;
     const source = this.subcommand === 'mount' ? dataset.image.path : dataset.sourceDir;
     const factsFile = factsFileOf(runDir, this.name);
-    const options = { ...fuse, kernelPassthrough: this.kernelPassthrough };
     const transport = this.kernelPassthrough ? 'devfuse' : fuseTransport;
+    const requestFile = join(runDir, `${this.name}.request.json`);
+    writeDaemonRequest(requestFile, {
+      backend: { kind: this.subcommand === 'mount' ? 'erofs' : 'passthrough', source },
+      mountpoint: this.mountpoint,
+      transport,
+      options: { ...fuse, kernelPassthrough: this.kernelPassthrough },
+      factsFile,
+    });
     const [node, cli] = fusebenchCli as [string, string];
     return {
       file: node,
-      args: [
-        cli,
-        this.subcommand,
-        source,
-        this.mountpoint,
-        ...transportArgs(transport, options),
-        '--facts-file',
-        factsFile,
-      ],
+      args: [cli, this.subcommand, '--request', requestFile],
       factsFile,
       label: `fusebench ${this.subcommand} (${transport})`,
       backing: source,
@@ -137,20 +138,4 @@ export const squashfuse: SetupDefinition = {
         backing: image.path,
       };
     }),
-};
-
-export const erofsfuse: SetupDefinition = {
-  name: 'erofsfuse',
-  kind: 'fuse',
-  description: "erofs-utils' erofsfuse (libfuse, C) serving the same image: an external FUSE reference",
-  unavailable: async () =>
-    (await hasCommand('erofsfuse')) ? null : 'erofsfuse is not installed (Debian 12 does not package it)',
-  create: (context) =>
-    new ExternalDaemon('erofsfuse', erofsfuse.description, context, async (setup) => ({
-      file: 'erofsfuse',
-      args: ['-f', '-o', fuseTimeoutOptions(context), context.dataset.image.path, setup.mountpoint],
-      factsFile: null,
-      label: 'erofsfuse',
-      backing: context.dataset.image.path,
-    })),
 };

@@ -1,12 +1,7 @@
-import {
-  erofsfuse,
-  fuseErofsTs,
-  fusePassthroughKernel,
-  fusePassthroughTs,
-  squashfuse,
-} from './fuse-setups.js';
+import { fuseErofsTs, fusePassthroughKernel, fusePassthroughTs, squashfuse } from './fuse-setups.js';
 import { floor, native, squashfs } from './host-setups.js';
 import { kernelErofs } from './kernel-erofs.js';
+import { peerSetupDefinitions, uringVariantOf } from './peer-setups.js';
 import type { SetupDefinition } from './setup.js';
 
 /** Every setup fusebench can measure, in the order results list them; the floor is run separately. */
@@ -16,18 +11,35 @@ export const setupDefinitions: readonly SetupDefinition[] = [
   fusePassthroughTs,
   native,
   fusePassthroughKernel,
-  erofsfuse,
+  ...peerSetupDefinitions,
   squashfuse,
   squashfs,
 ];
 
 export const setupNames = setupDefinitions.map((definition) => definition.name);
 
-/** The four setups the comparison is about; `fusebench run` measures these unless told otherwise. */
-export const coreSetupNames = ['kernel-erofs', 'fuse-erofs-ts', 'fuse-passthrough-ts', 'native'] as const;
+/**
+ * What `fusebench run` measures unless told otherwise: the kernel, the EROFS maintainers' FUSE
+ * reader, ours over the image and the tree, and the tree itself. A default setup that cannot run
+ * here is skipped with a note; one named with --setups that cannot run fails the run.
+ */
+export const coreSetupNames = [
+  'kernel-erofs',
+  'erofsfuse',
+  'fuse-erofs-ts',
+  'fuse-passthrough-ts',
+  'native',
+] as const;
 
 export const floorDefinition = floor;
 
 export function findSetup(name: string): SetupDefinition | undefined {
   return setupDefinitions.find((definition) => definition.name === name);
+}
+
+/** The setups with the io_uring variant of each that has one right after it (`--fuse-io-uring`). */
+export function withIoUringVariants(names: string[], ioUring: boolean): string[] {
+  if (!ioUring) return names;
+  const variants = names.flatMap((name) => [name, uringVariantOf(name)]).filter((name) => name !== null);
+  return [...new Set(variants)];
 }

@@ -1,5 +1,5 @@
 import type { PreparedDataset } from '../datasets/dataset.js';
-import type { Fact, TransportOptions } from '../fuse/transport.js';
+import { defaultTransportOptions, type Fact, type TransportOptions } from '../fuse/transport.js';
 import type { CleanupStack } from './cleanup.js';
 
 /**
@@ -22,6 +22,23 @@ export interface SetupContext {
   loopDirectIo: boolean;
   /** CPU list for FUSE daemons (taskset -c), or null. */
   daemonCpus: string | null;
+}
+
+/** fusebench's default FUSE options and no pinning: what mounts setups outside a run (doctor, tests) use. */
+export function defaultSetupContext(
+  dataset: PreparedDataset,
+  runDir: string,
+  cleanup: CleanupStack,
+): SetupContext {
+  return {
+    dataset,
+    runDir,
+    cleanup,
+    fuse: defaultTransportOptions,
+    fuseTransport: 'fuse-native',
+    loopDirectIo: false,
+    daemonCpus: null,
+  };
 }
 
 export interface MountedSetup {

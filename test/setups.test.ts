@@ -1,21 +1,21 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { type PreparedDataset, prepareDataset } from '../datasets/dataset.js';
 import { defaultImageOptions } from '../datasets/image.js';
-import { defaultTransportOptions } from '../fuse/transport.js';
 import { loopDevicesOf } from '../lib/loop-devices.js';
 import { mountErofs, readMountInfo, unmount } from '../lib/mounts.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { type CleanupStack, createRun } from '../runners/cleanup.js';
 import { isAlive } from '../runners/processes.js';
 import { findSetup } from '../runners/registry.js';
-import type { SetupContext } from '../runners/setup.js';
+import { defaultSetupContext, type SetupContext } from '../runners/setup.js';
 import { fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
+import { unwindRun } from './helpers/run-dir.js';
 
 /**
  * Every setup shows the same tree as the kernel EROFS mount of the image: the TypeScript reader
@@ -52,13 +52,7 @@ describe('setups: the same tree four ways (and the references), mounted for real
   let kernelWalk: WalkRecord[];
 
   const context = (overrides: Partial<SetupContext> = {}): SetupContext => ({
-    dataset,
-    runDir,
-    cleanup: stack,
-    fuse: defaultTransportOptions,
-    fuseTransport: 'fuse-native',
-    loopDirectIo: false,
-    daemonCpus: null,
+    ...defaultSetupContext(dataset, runDir, stack),
     ...overrides,
   });
 
@@ -84,10 +78,8 @@ describe('setups: the same tree four ways (and the references), mounted for real
   });
 
   after(async () => {
-    assert.deepEqual(await stack.unwind(), []);
+    await unwindRun(stack, runDir);
     rmSync(cache, { recursive: true, force: true });
-    assert.ok(!readMountInfo().some((entry) => entry.mountpoint.startsWith(runDir)), 'no mount left');
-    assert.ok(!existsSync(runDir), 'run directory removed');
   });
 
   it('kernel-erofs through a loop device with direct I/O shows the file-backed mount exactly, and detaches its loop', async () => {

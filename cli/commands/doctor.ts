@@ -7,6 +7,7 @@ import { mkfsErofsVersion } from '../../datasets/image.js';
 import { kernelHasFilesystem } from '../../lib/mounts.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { checkPeers } from '../peer-checks.js';
 
 /** `fusebench doctor`: what this machine can and cannot measure, and what to install. */
 
@@ -163,12 +164,6 @@ const checks: Check[] = [
       ),
   },
   {
-    name: 'erofsfuse',
-    required: false,
-    run: async () =>
-      found(await which('erofsfuse'), 'installed', 'not installed (Debian 12 has no package): setup skipped'),
-  },
-  {
     name: 'fio',
     required: false,
     run: async () => found(await which('fio'), 'installed', 'missing: apt-get install fio'),
@@ -195,7 +190,7 @@ export const command: Command = {
     );
     if (values.help) {
       process.stdout.write(
-        'usage: fusebench doctor\n\n  Checks what this machine needs for fusebench and says what to install.\n',
+        'usage: fusebench doctor\n\n  Checks what this machine needs for fusebench and says what to install.\n  As root it also mounts each reference daemon (erofsfuse, passthrough_hp, their io_uring\n  variants) and reads a file through it.\n',
       );
       return 0;
     }
@@ -204,7 +199,15 @@ export const command: Command = {
       const { ok, detail } = await check.run();
       const mark = ok ? 'ok  ' : check.required ? 'FAIL' : 'skip';
       if (!ok && check.required) failed++;
-      process.stdout.write(`${mark}  ${check.name.padEnd(24)} ${detail}\n`);
+      process.stdout.write(`${mark}  ${check.name.padEnd(30)} ${detail}\n`);
+    }
+    // The peers are optional, but one that is installed and does not serve is broken.
+    if (process.getuid?.() === 0) {
+      for (const peer of await checkPeers()) {
+        if (peer.state === 'fail') failed++;
+        const mark = { ok: 'ok  ', skip: 'skip', fail: 'FAIL' }[peer.state];
+        process.stdout.write(`${mark}  ${peer.name.padEnd(30)} ${peer.detail}\n`);
+      }
     }
     process.stdout.write(
       failed === 0

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { checkDaemonRequest, runDaemon, startInBackground } from '../../fuse/daemon.js';
+import { type DaemonRequest, parseDaemonRequest, readDaemonRequest } from '../../fuse/daemon-request.js';
 import {
   type BackendSpec,
   defaultTransportOptions,
@@ -7,7 +8,7 @@ import {
   type TransportOptions,
 } from '../../fuse/transport.js';
 import { transportNamed, transportNames } from '../../fuse/transports/index.js';
-import { UsageError } from '../../lib/errors.js';
+import { FatalError, UsageError } from '../../lib/errors.js';
 import { releaseSignals } from '../../lib/signals.js';
 import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
 import type { Command } from '../command.js';
@@ -15,8 +16,8 @@ import { requireRoot } from '../preconditions.js';
 
 /**
  * `fusebench mount IMAGE MOUNTPOINT` and `fusebench passthrough SOURCE_DIR MOUNTPOINT`: serve a
- * backend over FUSE in the foreground (or detached with --background). The flags are exactly
- * what runners/fuse-daemon.ts transportArgs() emits, plus --facts-file and --background.
+ * backend over FUSE in the foreground (or detached with --background). The flags build a
+ * DaemonRequest (fuse/daemon-request.ts); a run passes the request itself, as a file (--request).
  */
 
 const flags = {
@@ -31,6 +32,7 @@ const flags = {
   'direct-io': { type: 'boolean' },
   'kernel-passthrough': { type: 'boolean' },
   'facts-file': { type: 'string' },
+  request: { type: 'string' },
   background: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -77,6 +79,8 @@ options:
   --direct-io             bypass the page cache for file data
   --kernel-passthrough    let the kernel read backing files directly (devfuse only)
 ${text.extra}  --facts-file FILE       write what was set and negotiated as JSON once serving
+  --request FILE          serve the DaemonRequest in FILE (JSON, as a run writes it) instead of
+                          ${text.source}, MOUNTPOINT and the options above
   --background            detach, print the daemon's pid once it serves, exit 0
   -h, --help              this text
 `;
@@ -89,76 +93,100 @@ export function daemonCommand(kind: Kind): Command {
     handlesSignals: true,
     async run(argv) {
       try {
-        return await daemonRun(argv);
+        return await parseAndServe(argv);
       } finally {
         releaseSignals();
       }
     },
   };
 
-  async function daemonRun(argv: string[]): Promise<number> {
-    const { values, positionals } = parseCommandArgs(
-      text.name,
-      argv,
-      kind === 'erofs' ? { ...flags, ...deviceFlag } : flags,
-      { min: 0, max: 2, usage: text.usage },
-    );
-    if (values.help) {
-      process.stdout.write(help(kind));
-      return 0;
-    }
-    if (positionals.length !== 2) {
-      throw new UsageError(
-        `${text.name}: expected ${text.source} and MOUNTPOINT; usage: fusebench ${text.usage}`,
+  async function parseAndServe(argv: string[]): Promise<number> {
+    {
+      const { values, positionals } = parseCommandArgs(
+        text.name,
+        argv,
+        kind === 'erofs' ? { ...flags, ...deviceFlag } : flags,
+        { min: 0, max: 2, usage: text.usage },
       );
+      if (values.help) {
+        process.stdout.write(help(kind));
+        return 0;
+      }
+      if (values.request !== undefined) {
+        const others = Object.keys(values).filter((name) => name !== 'request' && name !== 'background');
+        if (positionals.length > 0 || others.length > 0)
+          throw new UsageError(
+            `${text.name}: --request takes the whole request; drop ${[...positionals, ...others.map((name) => `--${name}`)].join(' ')}`,
+          );
+        const request = readDaemonRequest(resolve(values.request));
+        if (request.backend.kind !== kind)
+          throw new FatalError(
+            `${text.name}: --request ${values.request} serves a ${request.backend.kind} backend`,
+          );
+        return serve(request, argv, values.background ?? false);
+      }
+      if (positionals.length !== 2) {
+        throw new UsageError(
+          `${text.name}: expected ${text.source} and MOUNTPOINT; usage: fusebench ${text.usage}`,
+        );
+      }
+      if (values['kernel-cache'] && values['no-kernel-cache']) {
+        throw new UsageError(`${text.name}: --kernel-cache and --no-kernel-cache contradict each other`);
+      }
+      const defaults = defaultTransportOptions;
+      const options: TransportOptions = {
+        entryTimeout: parseNumberFlag(
+          '--entry-timeout',
+          values['entry-timeout'],
+          defaults.entryTimeout,
+          OptionLimits.timeoutSeconds,
+        ),
+        attrTimeout: parseNumberFlag(
+          '--attr-timeout',
+          values['attr-timeout'],
+          defaults.attrTimeout,
+          OptionLimits.timeoutSeconds,
+        ),
+        kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,
+        autoCache: values['auto-cache'] ?? defaults.autoCache,
+        maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead, OptionLimits.maxReadBytes),
+        directIo: values['direct-io'] ?? defaults.directIo,
+        threads: parseIntegerFlag('--threads', values.threads, defaults.threads, OptionLimits.threads),
+        kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
+        fsname: defaults.fsname,
+      };
+      const transport = transportNamed(values.transport ?? 'fuse-native').name;
+      const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
+      const backend: BackendSpec = {
+        kind,
+        source: resolve(positionals[0]!),
+        ...(devices?.length ? { devices: devices.map((device) => resolve(device)) } : {}),
+      };
+      const request = parseDaemonRequest(
+        {
+          backend,
+          mountpoint: resolve(positionals[1]!),
+          transport,
+          options,
+          factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
+        },
+        text.name,
+      );
+      return serve(request, argv, values.background ?? false);
     }
-    if (values['kernel-cache'] && values['no-kernel-cache']) {
-      throw new UsageError(`${text.name}: --kernel-cache and --no-kernel-cache contradict each other`);
-    }
-    const defaults = defaultTransportOptions;
-    const options: TransportOptions = {
-      entryTimeout: parseNumberFlag(
-        '--entry-timeout',
-        values['entry-timeout'],
-        defaults.entryTimeout,
-        OptionLimits.timeoutSeconds,
-      ),
-      attrTimeout: parseNumberFlag(
-        '--attr-timeout',
-        values['attr-timeout'],
-        defaults.attrTimeout,
-        OptionLimits.timeoutSeconds,
-      ),
-      kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,
-      autoCache: values['auto-cache'] ?? defaults.autoCache,
-      maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead, OptionLimits.maxReadBytes),
-      directIo: values['direct-io'] ?? defaults.directIo,
-      threads: parseIntegerFlag('--threads', values.threads, defaults.threads, OptionLimits.threads),
-      kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
-      fsname: defaults.fsname,
-    };
-    const transport = transportNamed(values.transport ?? 'fuse-native').name;
-    const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
-    const backend: BackendSpec = {
-      kind,
-      source: resolve(positionals[0]!),
-      ...(devices?.length ? { devices: devices.map((device) => resolve(device)) } : {}),
-    };
+  }
+
+  /** Serves a checked request here, or detached (--background) by the same command line. */
+  async function serve(request: DaemonRequest, argv: string[], background: boolean): Promise<number> {
     requireRoot(text.name);
-    const mountpoint = checkDaemonRequest(text.name, backend, positionals[1]!);
-    if (values.background) {
+    const mountpoint = checkDaemonRequest(text.name, request.backend, request.mountpoint);
+    if (background) {
       releaseSignals();
       const pid = await startInBackground([text.name, ...argv], mountpoint);
       process.stdout.write(`${pid}\n`);
       return 0;
     }
-    return runDaemon({
-      backend,
-      mountpoint,
-      transport,
-      options,
-      factsFile: values['facts-file'] ? resolve(values['facts-file']) : null,
-    });
+    return runDaemon({ ...request, mountpoint });
   }
 }
 

@@ -7,12 +7,14 @@ import { createProgress } from '../../bench/progress.js';
 import { type RunOptions, runBenchmark } from '../../bench/run.js';
 import { defaultCacheDir } from '../../datasets/dataset.js';
 import { profileNames } from '../../datasets/profiles.js';
+import { userImage } from '../../datasets/user-image.js';
 import { defaultTransportOptions, OptionLimits } from '../../fuse/transport.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
 import { acquireRunLock } from '../../lib/run-lock.js';
 import { checkWritableFile } from '../../lib/safe-write.js';
 import { type HandledSignal, signalExitStatus, takeSignals } from '../../lib/signals.js';
-import { coreSetupNames, setupNames } from '../../runners/registry.js';
+import { URING_SUFFIX } from '../../runners/peer-setups.js';
+import { coreSetupNames, setupNames, withIoUringVariants } from '../../runners/registry.js';
 import { workloadNames } from '../../workloads/catalog.js';
 import {
   parseCommandArgs,
@@ -24,6 +26,8 @@ import {
 import type { Command } from '../command.js';
 import { requireRoot } from '../preconditions.js';
 import { printRunSummary } from '../run-summary.js';
+
+const uringSetups = () => setupNames.filter((name) => name.endsWith(URING_SUFFIX)).join(', ');
 
 const usage = `run [--profile quick|tiny|full] [options]
 
@@ -43,9 +47,14 @@ const usage = `run [--profile quick|tiny|full] [options]
                             warm metadata cells whose warm-up came within 2× of the floor)
     --no-trace              do not trace FUSE requests (no extra traced repetition)
     --no-floor              do not measure the tmpfs floor
+    --fuse-io-uring         add the io_uring variant of every selected setup that has one
+                            (${uringSetups()}); turns on the fuse module's
+                            enable_uring for the run and restores it afterwards
   dataset and image
     --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's)
     --dataset-dir DIR       measure a copy-free view of DIR instead of a generated tree
+    --image FILE            measure your own EROFS image as it is (the tree setups serve its
+                            tree, extracted once with fsck.erofs --extract)
     --compression ALG       mkfs.erofs -z argument, e.g. lz4, lz4hc,12 (default: uncompressed)
     --chunk-size SIZE       mkfs.erofs --chunksize
     --pcluster-size SIZE    mkfs.erofs -C
@@ -86,8 +95,10 @@ const options = {
   driver: { type: 'string' },
   'no-trace': { type: 'boolean' },
   'no-floor': { type: 'boolean' },
+  'fuse-io-uring': { type: 'boolean' },
   dataset: { type: 'string' },
   'dataset-dir': { type: 'string' },
+  image: { type: 'string' },
   compression: { type: 'string' },
   'chunk-size': { type: 'string' },
   'pcluster-size': { type: 'string' },
@@ -130,6 +141,17 @@ function oneOf<T extends string>(
   return value as T;
 }
 
+/** --setups (or the default ones), and with --fuse-io-uring the io_uring variant after each that has one. */
+function selectedSetups(list: string | undefined, ioUring: boolean): string[] {
+  const setups = parseListFlag('--setups', list, setupNames, coreSetupNames);
+  const selected = withIoUringVariants(setups, ioUring);
+  if (ioUring && !selected.some((name) => name.endsWith(URING_SUFFIX)))
+    throw new UsageError(
+      `--fuse-io-uring: none of the selected setups has an io_uring variant (${uringSetups()})`,
+    );
+  return selected;
+}
+
 export function parseRunOptions(
   argv: string[],
 ): (RunOptions & { wait: boolean }) | 'help' | 'list' | { dryRun: RunOptions } {
@@ -145,14 +167,20 @@ export function parseRunOptions(
     throw new UsageError(
       `--profile: unknown '${values.profile}' (known: ${runProfiles.map((p) => p.name).join(', ')})`,
     );
-  if (values.dataset !== undefined && values['dataset-dir'] !== undefined)
-    throw new UsageError('--dataset and --dataset-dir exclude each other');
+  const datasetFlags = ['dataset', 'dataset-dir', 'image'] as const;
+  const given = datasetFlags.filter((flag) => values[flag] !== undefined);
+  if (given.length > 1) throw new UsageError(`--${given[0]} and --${given[1]} exclude each other`);
+  const imageFlags = ['compression', 'chunk-size', 'pcluster-size', 'mkfs-arg'] as const;
+  const building = imageFlags.find((flag) => values[flag] !== undefined);
+  if (values.image !== undefined && building)
+    throw new UsageError(`--image and --${building} exclude each other (the image is measured as it is)`);
   const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
   const seed = parseIntegerFlag('--seed', values.seed, 1, MAX_SEED, 0);
   const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   const parsed: RunOptions = {
     profile: profile.name,
-    setups: parseListFlag('--setups', values.setups, setupNames, coreSetupNames),
+    setups: selectedSetups(values.setups, values['fuse-io-uring'] ?? false),
+    setupsNamed: values.setups !== undefined,
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
     cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
     repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions, MAX_REPETITIONS),
@@ -162,9 +190,11 @@ export function parseRunOptions(
     trace: !values['no-trace'],
     floor: !values['no-floor'],
     dataset:
-      values['dataset-dir'] !== undefined
-        ? { kind: 'directory', path: resolve(values['dataset-dir']) }
-        : { kind: 'profile', profile: datasetProfile, seed },
+      values.image !== undefined
+        ? { kind: 'image', path: resolve(values.image) }
+        : values['dataset-dir'] !== undefined
+          ? { kind: 'directory', path: resolve(values['dataset-dir']) }
+          : { kind: 'profile', profile: datasetProfile, seed },
     image: {
       compression: values.compression ?? null,
       chunkSize:
@@ -279,6 +309,7 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     return 0;
   }
   if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
+  if (parsed.dataset.kind === 'image') userImage(parsed.dataset.path);
   requireRoot('run');
   checkWritableFile('--output', parsed.output);
   // A signal that came while the modules loaded: nothing exists yet, nothing to clean.
