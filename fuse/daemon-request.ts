@@ -16,6 +16,7 @@ const backendSpecSchema = z
     kind: z.enum(['erofs', 'passthrough']),
     source: z.string().startsWith('/'),
     devices: z.array(z.string().startsWith('/')).optional(),
+    preload: z.boolean().optional(),
   })
   .strict() satisfies z.ZodType<BackendSpec>;
 

@@ -15,6 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
+import { dropPrivileges, startUnmountHelper, UNPRIVILEGED_ID } from '../lib/privileges.js';
 import { writeFileAtomic } from '../lib/safe-write.js';
 import { takeSignals } from '../lib/signals.js';
 import { isAlive, processStartTime, stopProcess } from '../runners/processes.js';
@@ -159,8 +160,18 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     if (served) void stop();
   };
   const releaseSignals = takeSignals(onSignal);
+  // Passthrough must open every file of its tree as its owner's equal, and kernel passthrough
+  // registers backing files with the FUSE connection (CAP_SYS_ADMIN): those keep root.
+  const keepsRoot =
+    transport.needsRootWhileServing ??
+    (request.backend.kind === 'passthrough' ? 'the passthrough opens files of every owner' : null);
   try {
-    served = await transport.serve(request.backend, request.mountpoint, request.options);
+    served = await transport.serve(
+      { ...request.backend, preload: keepsRoot === null },
+      request.mountpoint,
+      request.options,
+      keepsRoot === null ? startUnmountHelper(request.mountpoint).unmount : undefined,
+    );
   } catch (error) {
     releaseSignals();
     throw error;
@@ -175,6 +186,10 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
       source: request.backend.source,
       mountpoint: request.mountpoint,
       pid: process.pid,
+      privileges:
+        keepsRoot === null
+          ? `uid ${UNPRIVILEGED_ID} gid ${UNPRIVILEGED_ID}, no groups, no capabilities once serving`
+          : `root (${keepsRoot})`,
     };
     if (request.factsFile) writeFileAtomic(request.factsFile, `${JSON.stringify(facts, null, 2)}\n`);
     const record: DaemonRecord = {
@@ -187,14 +202,19 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     mkdirSync(DAEMONS_DIR, { recursive: true });
     pruneDaemonRecords();
     writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
+    if (keepsRoot === null) dropPrivileges();
     process.stderr.write(`fusebench: serving ${process.pid} at ${request.mountpoint}\n`);
     await served.closed;
   } catch (error) {
     await stop();
     throw error;
   } finally {
-    rmSync(recordPath, { force: true });
-    rmSync(recordPath.replace(/\.json$/, '.log'), { force: true });
+    try {
+      rmSync(recordPath, { force: true });
+      rmSync(recordPath.replace(/\.json$/, '.log'), { force: true });
+    } catch {
+      // Without root the record stays; the next daemon or `fusebench cleanup` prunes it.
+    }
     releaseSignals();
     setTimeout(() => process.exit(), 1000).unref();
   }

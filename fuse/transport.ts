@@ -11,6 +11,11 @@ export interface BackendSpec {
   source: string;
   /** Extra block devices of a multi-device EROFS image, in device-table order. */
   devices?: string[];
+  /**
+   * Load at creation what the backend would otherwise load on first use (decoders): the daemon
+   * will give up root, and with it maybe the right to read its own modules.
+   */
+  preload?: boolean;
 }
 
 /** Upper bounds of the options, checked where they are parsed. */
@@ -76,5 +81,20 @@ export interface ServedMount {
 
 export interface Transport {
   readonly name: string;
-  serve(backend: BackendSpec, mountpoint: string, options: TransportOptions): Promise<ServedMount>;
+  /**
+   * Why this transport needs the process to stay root once it serves, or null when it does not
+   * (it never unmounts, opens files or loads code by itself after that): then the daemon drops to
+   * an unprivileged user.
+   */
+  readonly needsRootWhileServing: string | null;
+  /**
+   * Mounts and serves. `unmountLater` is how close() unmounts once the process may have given up
+   * root (default: umount2(2) itself).
+   */
+  serve(
+    backend: BackendSpec,
+    mountpoint: string,
+    options: TransportOptions,
+    unmountLater?: () => Promise<void>,
+  ): Promise<ServedMount>;
 }

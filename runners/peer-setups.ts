@@ -127,7 +127,14 @@ class PeerDaemonSetup extends DaemonSetup {
       factsFile: null,
       label: `${this.peer.program} ${program.version}`,
       backing: this.peer.backing(this.context),
-      facts: { ...programFacts(program), caching: this.peer.caching, ...this.uringFacts, ...this.initFacts },
+      facts: {
+        ...programFacts(program),
+        caching: this.peer.caching,
+        // The reference programs run as they ship: as root, for the whole session.
+        privileges: 'root (as the program ships: it keeps root while serving)',
+        ...this.uringFacts,
+        ...this.initFacts,
+      },
     };
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -227,6 +227,50 @@ describe('devfuse transport', () => {
       assert.ok((counts.get('LOOKUP') ?? 0) > 0 && (counts.get('READ') ?? 0) > 0);
     });
   }
+
+  it('an EROFS daemon gives up root once it serves and still ends on SIGTERM; a passthrough keeps root', {
+    timeout: 60_000,
+  }, async () => {
+    const status = (pid: number, field: string) =>
+      /^\S+:\s*(.*)$/m.exec(
+        readFileSync(`/proc/${pid}/status`, 'utf8')
+          .split('\n')
+          .find((line) => line.startsWith(`${field}:`)) ?? '',
+      )?.[1] ?? '';
+    const image = unpackFixture('lz4', root);
+    const served = newMountpoint('unprivileged');
+    const daemon = await startDaemon(['mount', image, served, '--transport', 'devfuse'], 'unprivileged');
+    // The drop comes right after the facts are written: wait for it.
+    for (let waited = 0; waited < 5000 && status(daemon.pid, 'Uid').split(/\s+/)[0] !== '65534'; waited += 20)
+      await sleep(20);
+    assert.deepEqual(status(daemon.pid, 'Uid').split(/\s+/), ['65534', '65534', '65534', '65534']);
+    assert.deepEqual(status(daemon.pid, 'Gid').split(/\s+/), ['65534', '65534', '65534', '65534']);
+    assert.equal(status(daemon.pid, 'Groups'), '');
+    assert.equal(status(daemon.pid, 'CapEff'), '0000000000000000');
+    assert.match(String(daemon.facts.privileges), /^uid 65534 gid 65534, no groups, no capabilities/);
+    // Compressed data still decodes: the decoders were loaded before root was given up.
+    const truth = fixtureTruth('lz4').find((record) => record.path === '/data/big_text')!;
+    assert.equal(
+      createHash('sha256')
+        .update(readFileSync(join(served, 'data/big_text')))
+        .digest('hex'),
+      truth.sha256,
+    );
+    daemon.child.kill('SIGTERM');
+    const ended = await daemon.child;
+    assert.equal(ended.exitCode, 0, String(ended.stderr));
+    assert.equal(isMounted(served), false, 'the unprivileged daemon unmounted itself (fusermount3)');
+
+    const passthrough = newMountpoint('privileged');
+    const kept = await startDaemon(
+      ['passthrough', source, passthrough, '--transport', 'devfuse'],
+      'privileged',
+    );
+    assert.match(String(kept.facts.privileges), /^root \(the passthrough opens files of every owner\)/);
+    assert.equal(status(kept.pid, 'Uid').split(/\s+/)[0], '0');
+    await fusebench(['umount', passthrough]);
+    await kept.child;
+  });
 
   it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN, as the kernel mount does', {
     timeout: 60_000,

@@ -209,6 +209,22 @@ interface ZstdBinding {
 }
 let zstd: { binding: ZstdBinding; context: ZstdDctx } | null = null;
 
+function loadZstd(): { binding: ZstdBinding; context: ZstdDctx } {
+  const binding = require('zstd-napi/binding') as ZstdBinding;
+  const context = new binding.DCtx();
+  context.setParameter(binding.DParameter.windowLogMax, ZSTD_WINDOW_LOG_MAX);
+  return { binding, context };
+}
+
+/**
+ * Loads the native decoders now instead of at their first use, for a process that is about to
+ * lose the right to read its own modules (a FUSE daemon dropping root).
+ */
+export function loadNativeDecoders(): void {
+  lz4Binding ??= require('lz4') as Lz4Binding;
+  zstd ??= loadZstd();
+}
+
 /** Window limit for zstd frames: covers the largest decoded pcluster (12 MiB) and bounds memory. */
 const ZSTD_WINDOW_LOG_MAX = 24;
 /** A stream call that neither consumes nor produces ends the loop; this bounds it regardless. */
@@ -217,10 +233,7 @@ const ZSTD_MAX_CALLS = 1024;
 function decodeZstd(request: DecodeRequest, out: Buffer): void {
   const stream = stripPadding(request);
   if (!zstd) {
-    const binding = require('zstd-napi/binding') as ZstdBinding;
-    const context = new binding.DCtx();
-    context.setParameter(binding.DParameter.windowLogMax, ZSTD_WINDOW_LOG_MAX);
-    zstd = { binding, context };
+    zstd = loadZstd();
   }
   const { context, binding } = zstd;
   let produced = 0;

@@ -1,3 +1,4 @@
+import { loadNativeDecoders } from '../../erofs/compress/decoders.js';
 import { ErofsError } from '../../erofs/errors.js';
 import { ErofsImage } from '../../erofs/image.js';
 import { blocksOf, type ErofsInode, isDirectory, S_IFMT } from '../../erofs/inode.js';
@@ -41,6 +42,7 @@ export function createErofsBackend(spec: BackendSpec): Filesystem {
     if (error instanceof ErofsError) throw new FsError(Errno.EIO, `${spec.source}: ${error.message}`);
     throw error;
   }
+  if (spec.preload) loadNativeDecoders();
   return new ErofsBackend(image);
 }
 

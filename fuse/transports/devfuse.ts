@@ -207,8 +207,14 @@ async function stopWorkers(pool: Pool): Promise<void> {
 
 export const devfuseTransport: Transport = {
   name: 'devfuse',
+  needsRootWhileServing: null,
 
-  async serve(spec: BackendSpec, mountpoint: string, options: TransportOptions): Promise<ServedMount> {
+  async serve(
+    spec: BackendSpec,
+    mountpoint: string,
+    options: TransportOptions,
+    unmountLater: () => Promise<void> = () => unmount(mountpoint),
+  ): Promise<ServedMount> {
     checkOptions(options);
     const threads = options.threads;
     const buffers: SharedBuffers = createSharedBuffers(threads);
@@ -353,7 +359,7 @@ export const devfuseTransport: Transport = {
       facts,
       closed,
       async close() {
-        if (!finished && findMount(mountpoint)?.device === entry.device) await unmount(mountpoint);
+        if (!finished && findMount(mountpoint)?.device === entry.device) await unmountLater();
         // A lazily detached mount lives while files on it are open; the daemon stops waiting after
         // DRAIN_MS and its exit then ends the connection (clients see ENOTCONN).
         const drained = await Promise.race([

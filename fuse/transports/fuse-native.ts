@@ -423,6 +423,8 @@ function watchSession(deviceFd: number): { gone: Promise<void>; recheck: () => v
 
 export const fuseNativeTransport: Transport = {
   name: 'fuse-native',
+  // libfuse 2 owns the session: when the kernel ends it, libfuse tries to unmount by path itself.
+  needsRootWhileServing: 'libfuse 2 unmounts by itself when its session ends',
 
   async serve(spec: BackendSpec, mountpoint: string, options: TransportOptions): Promise<ServedMount> {
     const fuseOptions = fuseNativeOptions(options);

@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { FatalError } from './errors.js';
+
+/**
+ * Giving up root for good once a FUSE daemon no longer needs it: it parses an untrusted image, and
+ * after /dev/fuse is open, the mount made and the image opened, nothing it does needs privilege.
+ * All of uid, gid and supplementary groups go to the overflow user; with every uid non-zero the
+ * kernel clears the permitted and effective capability sets, which is checked, not assumed.
+ */
+
+/** The kernel's overflow uid/gid (nobody/nogroup on Debian). */
+export const UNPRIVILEGED_ID = 65534;
+
+function statusField(name: string): string {
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith(`${name}:`));
+  return line?.slice(name.length + 1).trim() ?? '';
+}
+
+/** Drops to UNPRIVILEGED_ID with no groups and no capabilities; throws if anything is left. */
+export function dropPrivileges(): void {
+  if (!process.setuid || !process.setgid || !process.setgroups) {
+    throw new FatalError('this Node.js cannot change its user');
+  }
+  process.setgroups([]);
+  process.setgid(UNPRIVILEGED_ID);
+  process.setuid(UNPRIVILEGED_ID);
+  const uids = statusField('Uid').split(/\s+/).map(Number);
+  const gids = statusField('Gid').split(/\s+/).map(Number);
+  const capabilities = [statusField('CapPrm'), statusField('CapEff')];
+  if (uids.some((id) => id !== UNPRIVILEGED_ID) || gids.some((id) => id !== UNPRIVILEGED_ID)) {
+    throw new FatalError(`still uid ${uids.join('/')} gid ${gids.join('/')} after dropping privileges`);
+  }
+  if (capabilities.some((mask) => BigInt(`0x${mask || '0'}`) !== 0n)) {
+    throw new FatalError(`capabilities left after dropping privileges: ${capabilities.join(', ')}`);
+  }
+}
+
+/**
+ * The one privileged thing a daemon may still need after dropping root: unmounting its own mount
+ * when told to stop. A root shell started beforehand waits on a pipe; a line on it makes the shell
+ * detach that one mount point (lazily, so open files keep being served until closed, as on an
+ * in-kernel mount). If the daemon dies, the pipe closes and the shell exits without unmounting.
+ */
+export function startUnmountHelper(mountpoint: string): { unmount: () => Promise<void> } {
+  const helper = spawn(
+    '/bin/sh',
+    ['-c', 'read -r _ && exec umount -l -- "$1"', 'fusebench-unmount', mountpoint],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => {
+    helper.once('exit', () => resolve());
+    helper.once('error', () => resolve());
+  });
+  helper.stdin.on('error', () => {});
+  return {
+    unmount: async () => {
+      if (helper.exitCode === null) helper.stdin.end('\n');
+      await exited;
+    },
+  };
+}
