@@ -43,6 +43,8 @@ export function transportArgs(transport: string, options: TransportOptions): str
     String(options.entryTimeout),
     '--attr-timeout',
     String(options.attrTimeout),
+    '--negative-timeout',
+    String(options.negativeTimeout),
     options.kernelCache ? '--kernel-cache' : '--no-kernel-cache',
     '--threads',
     String(options.threads),

@@ -224,9 +224,53 @@ describe('devfuse transport', () => {
       assert.equal(result.exitCode, 0, String(result.stderr));
       assert.equal(isMounted(mountpoint), false);
       const counts = requestCounts(String(result.stderr));
-      assert.ok((counts.get('LOOKUP') ?? 0) > 0 && (counts.get('READ') ?? 0) > 0);
+      assert.ok((counts.get('READDIRPLUS') ?? 0) > 0 && (counts.get('READ') ?? 0) > 0);
     });
   }
+
+  it('lists with READDIRPLUS (a walk sends no LOOKUP), remembers a missing name, refuses STATX once', {
+    timeout: 60_000,
+  }, async () => {
+    const image = unpackFixture('lz4', root);
+    const expected = fixtureTruth('lz4').map(formatWalkRecord);
+    const missingTwice = (mountpoint: string) => {
+      for (let time = 0; time < 2; time++) {
+        assert.equal(
+          errorCode(() => lstatSync(join(mountpoint, 'sizes', 'no-such-name'))),
+          'ENOENT',
+        );
+      }
+    };
+    const remembered = newMountpoint('negative-day');
+    const daemon = await startDaemon(['mount', image, remembered, '--transport', 'devfuse'], 'negative-day');
+    assert.match(String(daemon.facts.initFlags), /DO_READDIRPLUS/);
+    assert.equal(daemon.facts.negativeTimeoutSent, 86400);
+    assert.deepEqual(walkLines(remembered), expected);
+    missingTwice(remembered);
+    // coreutils stat asks for the birth time, beyond what GETATTR carries; EROFS keeps none.
+    for (const path of ['sizes', 'data']) {
+      const birth = await execa('stat', ['-c', '%W', join(remembered, path)]);
+      assert.equal(birth.stdout, '0', 'no birth time, as on the kernel EROFS mount');
+    }
+    await umountWhenIdle(remembered);
+    const counts = requestCounts(String((await daemon.child).stderr));
+    assert.ok((counts.get('READDIRPLUS') ?? 0) > 0, 'listings are READDIRPLUS');
+    assert.equal(counts.get('READDIR'), undefined, 'no plain READDIR');
+    assert.equal(counts.get('LOOKUP'), 1, 'one LOOKUP: the missing name, asked once');
+    // The walk's lstat (Node asks for btime) sent the first STATX; ENOSYS made it the last.
+    assert.equal(counts.get('STATX'), 1, 'STATX refused once, then stat is served from the cache');
+
+    const asked = newMountpoint('negative-0');
+    const uncached = await startDaemon(
+      ['mount', image, asked, '--transport', 'devfuse', '--negative-timeout', '0'],
+      'negative-0',
+    );
+    assert.equal(uncached.facts.negativeTimeoutSent, 0);
+    walkLines(asked);
+    missingTwice(asked);
+    await umountWhenIdle(asked);
+    assert.equal(requestCounts(String((await uncached.child).stderr)).get('LOOKUP'), 2);
+  });
 
   it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN, as the kernel mount does', {
     timeout: 60_000,
@@ -319,6 +363,8 @@ print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_sy
         '--entry-timeout',
         '0',
         '--attr-timeout',
+        '0',
+        '--negative-timeout',
         '0',
       ],
       'timeouts-0',

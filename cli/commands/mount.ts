@@ -23,6 +23,7 @@ const flags = {
   transport: { type: 'string' },
   'entry-timeout': { type: 'string' },
   'attr-timeout': { type: 'string' },
+  'negative-timeout': { type: 'string' },
   'kernel-cache': { type: 'boolean' },
   'no-kernel-cache': { type: 'boolean' },
   threads: { type: 'string' },
@@ -69,6 +70,7 @@ options:
   --transport NAME        ${transportNames().join(' | ')} (default fuse-native)
   --entry-timeout SEC     seconds the kernel caches names (default ${d.entryTimeout}; 0 = ask every time)
   --attr-timeout SEC      seconds the kernel caches attributes (default ${d.attrTimeout})
+  --negative-timeout SEC  seconds the kernel remembers a missing name (default ${d.negativeTimeout}; 0 = ask every time)
   --kernel-cache          keep page cache across opens (default)
   --no-kernel-cache       drop page cache on every open
   --auto-cache            keep page cache while mtime and size are unchanged
@@ -127,6 +129,12 @@ export function daemonCommand(kind: Kind): Command {
         '--attr-timeout',
         values['attr-timeout'],
         defaults.attrTimeout,
+        OptionLimits.timeoutSeconds,
+      ),
+      negativeTimeout: parseNumberFlag(
+        '--negative-timeout',
+        values['negative-timeout'],
+        defaults.negativeTimeout,
         OptionLimits.timeoutSeconds,
       ),
       kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,

@@ -53,6 +53,7 @@ const usage = `run [--profile quick|tiny|full] [options]
     --transport NAME        fuse-native or devfuse (default fuse-native)
     --entry-timeout S       (default ${defaultTransportOptions.entryTimeout})
     --attr-timeout S        (default ${defaultTransportOptions.attrTimeout})
+    --negative-timeout S    seconds a missing name is remembered (default ${defaultTransportOptions.negativeTimeout})
     --no-kernel-cache       drop page cache on open (default: kernel_cache on)
     --auto-cache            keep page cache while mtime and size are unchanged
     --max-read BYTES        largest READ request
@@ -93,6 +94,7 @@ const options = {
   transport: { type: 'string' },
   'entry-timeout': { type: 'string' },
   'attr-timeout': { type: 'string' },
+  'negative-timeout': { type: 'string' },
   'no-kernel-cache': { type: 'boolean' },
   'auto-cache': { type: 'boolean' },
   'max-read': { type: 'string' },
@@ -181,6 +183,12 @@ export function parseRunOptions(argv: string[]): (RunOptions & { wait: boolean }
         '--attr-timeout',
         values['attr-timeout'],
         defaultTransportOptions.attrTimeout,
+        OptionLimits.timeoutSeconds,
+      ),
+      negativeTimeout: parseNumberFlag(
+        '--negative-timeout',
+        values['negative-timeout'],
+        defaultTransportOptions.negativeTimeout,
         OptionLimits.timeoutSeconds,
       ),
       kernelCache: !values['no-kernel-cache'],

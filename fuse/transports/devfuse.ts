@@ -75,6 +75,7 @@ function checkOptions(options: TransportOptions): void {
   for (const [name, value] of [
     ['entry timeout', options.entryTimeout],
     ['attr timeout', options.attrTimeout],
+    ['negative timeout', options.negativeTimeout],
   ] as const) {
     if (!Number.isFinite(value) || value < 0)
       throw new FatalError(`devfuse: ${name} must be >= 0 (got ${value})`);
@@ -345,7 +346,11 @@ export const devfuseTransport: Transport = {
       dirCache: options.kernelCache ? 'FOPEN_CACHE_DIR|FOPEN_KEEP_CACHE' : 'none',
       entryTimeoutSent: options.entryTimeout,
       attrTimeoutSent: options.attrTimeout,
-      negativeEntries: 'not cached (ENOENT replies)',
+      negativeTimeoutSent: options.negativeTimeout,
+      negativeEntries:
+        options.negativeTimeout > 0
+          ? 'negative entries (node id 0) with the negative timeout'
+          : 'not cached (ENOENT replies)',
       kernelPassthrough: options.kernelPassthrough,
     };
 
