@@ -26,6 +26,7 @@ import { Size } from '../fuse/protocol/kernel.js';
 import { findMount, isMounted, unmount } from '../lib/mounts.js';
 import { MountFlags, syscalls } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
+import { fuseIoUringEnabled, setFuseIoUring } from '../runners/fuse-io-uring.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
 import { CLI, fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
@@ -83,7 +84,7 @@ async function startDaemon(args: string[], name: string): Promise<Daemon> {
 function requestCounts(stderr: string): Map<string, number> {
   const line = stderr
     .split('\n')
-    .find((text) => text.startsWith('fusebench: devfuse: ') && /requests:/.test(text));
+    .find((text) => /^fusebench: devfuse(-uring)?: /.test(text) && /requests:/.test(text));
   assert.ok(line, `no request summary in: ${stderr}`);
   return new Map([...line.matchAll(/([A-Za-z_0-9]+)=(\d+)/g)].map((match) => [match[1]!, Number(match[2])]));
 }
@@ -604,6 +605,116 @@ print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_sy
     ]);
     assert.notEqual(threads.exitCode, 0);
     assert.match(String(threads.stderr), /threads/);
+    assert.equal(isMounted(mountpoint), false);
+  });
+});
+
+describe('devfuse-uring transport (FUSE over io_uring)', () => {
+  let enableUringBefore: boolean | null = null;
+  before(() => {
+    enableUringBefore = fuseIoUringEnabled();
+    assert.notEqual(enableUringBefore, null, 'this kernel has FUSE over io_uring (Linux 6.14+)');
+    setFuseIoUring(true);
+  });
+
+  after(async () => {
+    for (const mountpoint of mountpoints) await unmount(mountpoint);
+    for (const pid of daemons) await stopProcess(pid, 1000);
+    if (enableUringBefore !== null) setFuseIoUring(enableUringBefore);
+    if (mountpoints.every((mountpoint) => !isMounted(mountpoint)))
+      rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const fixture of ['plain-default', 'lz4']) {
+    it(`serves ${fixture} through the ring exactly as the kernel's EROFS walks it`, {
+      timeout: 60_000,
+    }, async () => {
+      mkdirSync(root, { recursive: true });
+      const image = unpackFixture(fixture, root);
+      const mountpoint = newMountpoint(`uring-${fixture}`);
+      const daemon = await startDaemon(
+        ['mount', image, mountpoint, '--transport', 'devfuse-uring'],
+        `uring-${fixture}`,
+      );
+      assert.equal(daemon.facts.transport, 'devfuse-uring');
+      assert.match(String(daemon.facts.initFlags), /OVER_IO_URING/);
+      assert.match(String(daemon.facts.requestChannel), /^io_uring: \d+ queues/);
+      assert.deepEqual(walkLines(mountpoint), fixtureTruth(fixture).map(formatWalkRecord));
+      await umountWhenIdle(mountpoint);
+      const result = await daemon.child;
+      assert.equal(result.exitCode, 0, String(result.stderr));
+      const counts = requestCounts(String(result.stderr));
+      assert.ok((counts.get('READ') ?? 0) > 0);
+      // INIT alone must come by read(2); everything a walk asks goes through the ring.
+      assert.ok((counts.get('ringRequests') ?? 0) >= (counts.get('READ') ?? 0), String(result.stderr));
+    });
+  }
+
+  it('falls back to read/write on /dev/fuse when the kernel does not offer the ring', {
+    timeout: 60_000,
+  }, async () => {
+    mkdirSync(root, { recursive: true });
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('uring-refused');
+    setFuseIoUring(false);
+    let daemon: Daemon;
+    try {
+      daemon = await startDaemon(
+        ['mount', image, mountpoint, '--transport', 'devfuse-uring'],
+        'uring-refused',
+      );
+    } finally {
+      setFuseIoUring(true);
+    }
+    assert.equal(daemon.facts.requestChannel, 'read/write on /dev/fuse (io_uring refused)');
+    assert.match(String(daemon.facts.ioUringRefused), /did not offer FUSE_OVER_IO_URING/);
+    assert.deepEqual(walkLines(mountpoint), fixtureTruth('plain-default').map(formatWalkRecord));
+    await umountWhenIdle(mountpoint);
+    const result = await daemon.child;
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(requestCounts(String(result.stderr)).get('ringRequests'), 0);
+  });
+
+  it('survives SIGKILL with readers blocked in the ring: they fail, and umount leaves nothing mounted', {
+    timeout: 60_000,
+  }, async () => {
+    mkdirSync(root, { recursive: true });
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('uring-killed');
+    // Direct I/O: every read is a READ the daemon must answer.
+    const daemon = await startDaemon(
+      ['mount', image, mountpoint, '--transport', 'devfuse-uring', '--direct-io'],
+      'uring-killed',
+    );
+    assert.match(String(daemon.facts.requestChannel), /^io_uring/);
+    const file = join(mountpoint, 'data', 'big_rand');
+    process.kill(daemon.pid, 'SIGSTOP');
+    const readers = [0, 1, 2, 3].map((reader) =>
+      execa(
+        'python3',
+        [
+          '-c',
+          'import os,sys\ntry:\n  print(len(os.pread(os.open(sys.argv[1], os.O_RDONLY), 4096, int(sys.argv[2]))))\nexcept OSError as e:\n  print(e.errno)',
+          file,
+          String(reader * 8192),
+        ],
+        { reject: false },
+      ),
+    );
+    await sleep(500);
+    assert.ok(
+      readers.every((reader) => reader.exitCode === null),
+      'the readers wait for the stopped daemon',
+    );
+    process.kill(daemon.pid, 'SIGKILL');
+    assert.equal(await waitUntilGone(daemon.pid), true);
+    for (const reader of readers) {
+      const output = String((await reader).stdout).trim();
+      // ENOTCONN (107) or ECONNABORTED (103): the connection died with its daemon.
+      assert.match(output, /^(107|103)$/, `a blocked reader fails: ${output}`);
+    }
+    const unmounted = await fusebench(['umount', mountpoint]);
+    assert.equal(unmounted.exitCode, 0, String(unmounted.stderr));
     assert.equal(isMounted(mountpoint), false);
   });
 });

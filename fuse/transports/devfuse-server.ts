@@ -68,6 +68,33 @@ export interface ServerConfig {
   bufferSize: number;
   /** max_write answered in INIT (bufferSize - a page). */
   maxWrite: number;
+  /** Offer FUSE_OVER_IO_URING in INIT (the devfuse-uring transport). */
+  ioUring: boolean;
+}
+
+/**
+ * Where a serving thread's replies go: write(2) on /dev/fuse, or the buffers of the ring entry
+ * that carried the request. Throws like write(2) (ENOENT: the kernel no longer wants it).
+ */
+export interface ReplySink {
+  /** `length` bytes of `message`: a fuse_out_header and the reply's arguments after it. */
+  send(message: Buffer, length: number): void;
+  /** A fuse_out_header and one argument (read data, a link target, an xattr value). */
+  sendData(header: Buffer, data: Buffer): void;
+}
+
+/** Replies written to /dev/fuse; one write per reply, as the kernel requires. */
+export class DevFuseSink implements ReplySink {
+  constructor(private readonly fd: number) {}
+
+  send(message: Buffer, length: number): void {
+    writeSync(this.fd, message, 0, length);
+  }
+
+  sendData(header: Buffer, data: Buffer): void {
+    if (data.length === 0) writeSync(this.fd, header);
+    else writevSync(this.fd, [header, data]);
+  }
 }
 
 /** Why a serving loop ended. */
@@ -116,7 +143,8 @@ interface DirLeftover {
 }
 
 export class FuseServer {
-  private readonly input: Buffer;
+  /** The request being served: a fuse_in_header and its arguments, as read(2) of /dev/fuse gives them. */
+  readonly input: Buffer;
   private readonly output: Buffer;
   private readonly header = Buffer.alloc(Size.OUT_HEADER);
   private readonly nodeIds: NodeIds;
@@ -137,6 +165,7 @@ export class FuseServer {
     private readonly backend: Filesystem,
     private readonly config: ServerConfig,
     private readonly onInit: (report: InitReport) => void,
+    private readonly sink: ReplySink = new DevFuseSink(config.fd),
   ) {
     this.fd = config.fd;
     this.input = Buffer.allocUnsafe(config.bufferSize);
@@ -297,14 +326,14 @@ export class FuseServer {
     const total = Size.OUT_HEADER + bytes;
     this.output.writeUInt32LE(total, 0);
     this.output.writeInt32LE(0, 4);
-    return this.write(() => writeSync(this.fd, this.output, 0, total));
+    return this.write(() => this.sink.send(this.output, total));
   }
 
   private replyError(errno: number, slot: number): void {
     this.count(Counter.ERRORS + slot);
     this.output.writeUInt32LE(Size.OUT_HEADER, 0);
     this.output.writeInt32LE(-errno, 4);
-    this.write(() => writeSync(this.fd, this.output, 0, Size.OUT_HEADER));
+    this.write(() => this.sink.send(this.output, Size.OUT_HEADER));
   }
 
   /** A reply whose payload is `data` (read data, link targets, xattr values), without copying it. */
@@ -313,14 +342,14 @@ export class FuseServer {
     header.writeUInt32LE(Size.OUT_HEADER + data.length, 0);
     header.writeInt32LE(0, 4);
     this.output.copy(header, 8, 8, 16);
-    this.write(() => (data.length === 0 ? writeSync(this.fd, header) : writevSync(this.fd, [header, data])));
+    this.write(() => this.sink.sendData(header, data));
   }
 
   /**
    * ENOENT from write(2): the kernel no longer waits for this reply (interrupted, or the
    * connection is going away); ENODEV: it is gone, which the next read(2) reports.
    */
-  private write(body: () => number): boolean {
+  private write(body: () => void): boolean {
     try {
       body();
       return true;
@@ -361,6 +390,7 @@ export class FuseServer {
     if (options.kernelCache) want.push('CACHE_SYMLINKS');
     if (options.autoCache) want.push('AUTO_INVAL_DATA');
     if (options.kernelPassthrough) want.push('PASSTHROUGH');
+    if (this.config.ioUring) want.push('OVER_IO_URING');
     let accepted: InitFlags = { low: 0, high: 0 };
     for (const name of want) if (hasInitFlag(offered, name)) accepted = withInitFlag(accepted, name);
     const passthrough = hasInitFlag(accepted, 'PASSTHROUGH');
@@ -384,6 +414,9 @@ export class FuseServer {
       maxStackDepth: Math.min(maxStackDepth, FILESYSTEM_MAX_STACK_DEPTH),
     });
     this.reply(Size.INIT_OUT);
+    // Ring queues may register only once the kernel has processed this reply.
+    Atomics.store(this.negotiated, Negotiated.IO_URING, hasInitFlag(accepted, 'OVER_IO_URING') ? 1 : 2);
+    Atomics.notify(this.negotiated, Negotiated.IO_URING);
     this.onInit({
       ok: true,
       facts: {
@@ -402,6 +435,7 @@ export class FuseServer {
         timeGran: 1,
         passthrough,
         maxStackDepth,
+        readdirplus: 'always (FUSE_DO_READDIRPLUS without READDIRPLUS_AUTO)',
       },
     });
   }

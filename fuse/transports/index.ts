@@ -1,10 +1,10 @@
 import { UsageError } from '../../lib/errors.js';
 import type { Transport } from '../transport.js';
-import { devfuseTransport } from './devfuse.js';
+import { devfuseTransport, devfuseUringTransport } from './devfuse.js';
 import { fuseNativeTransport } from './fuse-native.js';
 
 /** Every transport a FUSE setup can name, by the name `--transport` takes. */
-const transports: readonly Transport[] = [fuseNativeTransport, devfuseTransport];
+const transports: readonly Transport[] = [fuseNativeTransport, devfuseTransport, devfuseUringTransport];
 
 export const transportNames = (): string[] => transports.map((transport) => transport.name);
 
