@@ -14,6 +14,12 @@
       "libraries": ["-luring"]
     },
     {
+      "target_name": "fusebench-roundtrip",
+      "type": "executable",
+      "sources": ["native/roundtrip.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
+    },
+    {
       "target_name": "fusebench-opdriver",
       "type": "executable",
       "sources": ["native/opdriver.c"],
