@@ -135,6 +135,14 @@ export class ErofsImage {
 
   /** Up to `length` bytes of the inode's data from `position` (fewer at the end of the file). */
   read(inode: ErofsInode, position: number, length: number): Buffer {
+    return this.readInto(inode, position, length, null);
+  }
+
+  /**
+   * Like read(), into `into` when it is large enough (the result is then a view of it, valid
+   * until the caller reuses it). Uncompressed data goes from pread(2) straight into it.
+   */
+  readInto(inode: ErofsInode, position: number, length: number, into: Buffer | null): Buffer {
     const end = Math.min(inode.size, position + length);
     if (position >= end) return Buffer.alloc(0);
     // Callers read in pieces (FUSE: ≤ max_read, the CLI: 1 MiB); a length derived from the image
@@ -153,7 +161,10 @@ export class ErofsImage {
     ) {
       return readCompressed(this, inode, position, end - position);
     }
-    const out = Buffer.alloc(end - position);
+    const out =
+      into && into.length >= end - position
+        ? into.subarray(0, end - position)
+        : Buffer.allocUnsafe(end - position);
     let done = position;
     // Every extent covers at least the byte at `done`, so this loop ends after ≤ length passes.
     while (done < end) {
@@ -161,7 +172,7 @@ export class ErofsImage {
       const skip = done - extent.logical;
       const take = Math.min(end, extent.logical + extent.length) - done;
       if (take <= 0) throw new ErofsCorruptError('empty extent', { nid: inode.ino });
-      this.copyExtent(inode, extent, skip, take).copy(out, done - position);
+      this.copyExtent(inode, extent, skip, take, out, done - position);
       done += take;
     }
     return out;
@@ -169,20 +180,30 @@ export class ErofsImage {
 
   /** The raw bytes of an extent, for readers of data layouts (the compression code reuses this). */
   readDevice(deviceId: number, physical: number, length: number, what: string): Buffer {
+    const { source, offset } = this.deviceRange(deviceId, physical, what);
+    return source.read(offset, length, what);
+  }
+
+  /** The device holding `physical` of device `deviceId`, and the offset there. */
+  private deviceRange(
+    deviceId: number,
+    physical: number,
+    what: string,
+  ): { source: ImageSource; offset: number } {
     if (deviceId > 0) {
       const source = this.sources[deviceId];
       if (!source)
         throw new ErofsCorruptError(`${what}: device ${deviceId} does not exist`, { offset: physical });
-      return source.read(physical, length, what);
+      return { source, offset: physical };
     }
     // Unified addressing: a block past the primary device may belong to an extra device.
     const block = Math.floor(physical / this.sb.blockSize);
     for (const [index, device] of this.sb.extraDevices.entries()) {
       if (device.uniaddr > 0 && block >= device.uniaddr && block < device.uniaddr + device.blocks) {
-        return this.sources[index + 1]!.read(physical - device.uniaddr * this.sb.blockSize, length, what);
+        return { source: this.sources[index + 1]!, offset: physical - device.uniaddr * this.sb.blockSize };
       }
     }
-    return this.sources[0]!.read(physical, length, what);
+    return { source: this.sources[0]!, offset: physical };
   }
 
   /** Bytes of the metadata space an inode lives in: the primary device or the metabox inode's data. */
@@ -212,14 +233,31 @@ export class ErofsImage {
     return this.read(metabox, offset, length);
   }
 
-  private copyExtent(inode: ErofsInode, extent: Extent, skip: number, take: number): Buffer {
+  /** Copies `take` bytes of an extent, from `skip` bytes into it, to `out` at `at`. */
+  private copyExtent(
+    inode: ErofsInode,
+    extent: Extent,
+    skip: number,
+    take: number,
+    out: Buffer,
+    at: number,
+  ): void {
     switch (extent.kind) {
       case 'hole':
-        return Buffer.alloc(take);
-      case 'device':
-        return this.readDevice(extent.deviceId, extent.physical + skip, take, `data of nid ${inode.ino}`);
+        out.fill(0, at, at + take);
+        return;
+      case 'device': {
+        const { source, offset } = this.deviceRange(
+          extent.deviceId,
+          extent.physical + skip,
+          `data of nid ${inode.ino}`,
+        );
+        source.readInto(out, at, offset, take, `data of nid ${inode.ino}`);
+        return;
+      }
       case 'inline':
-        return this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data');
+        this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data').copy(out, at);
+        return;
     }
   }
 
