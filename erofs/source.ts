@@ -49,13 +49,13 @@ export class ImageSource {
   }
 
   /**
-   * The `length` bytes at `offset` copied into `target` at `at` (bulk data goes straight from
-   * pread(2) into it: no buffer of its own, whose fresh pages would cost more than the read).
+   * The `length` bytes at `offset`, by one pread(2) straight into `target` at `at`, bypassing the
+   * page cache: file data (the kernel keeps it in its own page cache) would only evict metadata,
+   * and a read of several pages would cost one pread (one disk request when cold) per page.
    */
   readInto(target: Buffer, at: number, offset: number, length: number, what: string): void {
     this.checkRange(offset, length, what);
-    if (length >= BYPASS_BYTES) this.preadInto(target, at, offset, length);
-    else this.read(offset, length, what).copy(target, at);
+    this.preadInto(target, at, offset, length);
   }
 
   /** The `length` bytes at `offset`; `what` names the structure in the error if the range is bad. */
