@@ -1,4 +1,5 @@
-import { readCompressed } from './compress/index.js';
+import type { ByteBoundedLru } from './compress/cache.js';
+import { CompressedReader } from './compress/index.js';
 import { type Extent, type ExtentContext, mapExtent } from './data.js';
 import { type DirEntryRecord, decodeDirBlock, lookupInBlocks } from './dir.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from './errors.js';
@@ -60,6 +61,8 @@ export class ErofsImage {
   private readonly dirBlocks = new Map<string, DirEntryRecord[]>();
   private prefixes: LongPrefix[] | null = null;
   private readonly extentContext: ExtentContext;
+  /** Compression state, from the first compressed read until close(). */
+  private compressed: CompressedReader | null = null;
 
   private constructor(sources: ImageSource[], sb: SuperblockInfo) {
     this.sources = sources;
@@ -104,9 +107,16 @@ export class ErofsImage {
   }
 
   close(): void {
+    this.compressed?.close();
+    this.compressed = null;
     for (const source of this.sources) source.close();
     this.inodes.clear();
     this.dirBlocks.clear();
+  }
+
+  /** The decoded-pcluster cache (for tests and the benchmark); null before any compressed read. */
+  get decodedPclusters(): ByteBoundedLru | null {
+    return this.compressed?.decodedCache ?? null;
   }
 
   /** pread(2) calls made so far on every device. */
@@ -159,7 +169,8 @@ export class ErofsImage {
       inode.dataLayout === DataLayout.COMPRESSED_FULL ||
       inode.dataLayout === DataLayout.COMPRESSED_COMPACT
     ) {
-      return readCompressed(this, inode, position, end - position);
+      this.compressed ??= new CompressedReader(this);
+      return this.compressed.read(inode, position, end - position);
     }
     const out =
       into && into.length >= end - position
