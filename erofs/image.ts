@@ -170,7 +170,7 @@ export class ErofsImage {
       inode.dataLayout === DataLayout.COMPRESSED_COMPACT
     ) {
       this.compressed ??= new CompressedReader(this);
-      return this.compressed.read(inode, position, end - position);
+      return this.compressed.read(inode, position, end - position, into);
     }
     const out =
       into && into.length >= end - position
@@ -193,6 +193,19 @@ export class ErofsImage {
   readDevice(deviceId: number, physical: number, length: number, what: string): Buffer {
     const { source, offset } = this.deviceRange(deviceId, physical, what);
     return source.read(offset, length, what);
+  }
+
+  /** Like readDevice(), straight into `target` at `at` by one pread(2). */
+  readDeviceInto(
+    deviceId: number,
+    physical: number,
+    length: number,
+    target: Buffer,
+    at: number,
+    what: string,
+  ): void {
+    const { source, offset } = this.deviceRange(deviceId, physical, what);
+    source.readInto(target, at, offset, length, what);
   }
 
   /** The device holding `physical` of device `deviceId`, and the offset there. */
@@ -257,15 +270,16 @@ export class ErofsImage {
       case 'hole':
         out.fill(0, at, at + take);
         return;
-      case 'device': {
-        const { source, offset } = this.deviceRange(
+      case 'device':
+        this.readDeviceInto(
           extent.deviceId,
           extent.physical + skip,
+          take,
+          out,
+          at,
           `data of nid ${inode.ino}`,
         );
-        source.readInto(out, at, offset, take, `data of nid ${inode.ino}`);
         return;
-      }
       case 'inline':
         this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data').copy(out, at);
         return;

@@ -32,6 +32,14 @@ export interface CompressedImage {
   inoOfNid(nid: bigint): number;
   read(inode: ErofsInode, position: number, length: number): Buffer;
   readDevice(deviceId: number, physical: number, length: number, what: string): Buffer;
+  readDeviceInto(
+    deviceId: number,
+    physical: number,
+    length: number,
+    target: Buffer,
+    at: number,
+    what: string,
+  ): void;
   readInodeMeta(inode: ErofsInode, offset: number, length: number, what: string): Buffer;
 }
 
@@ -51,8 +59,9 @@ export class CompressedReader {
   readonly decodedCache = new ByteBoundedLru(DECODED_CACHE_BYTES);
   private config: CompressionConfig | null = null;
   private nesting = 0;
-  /** The last raw read-ahead window of the primary device. */
+  /** The last raw read-ahead window of the primary device, in a buffer reused for every window. */
   private window: { start: number; bytes: Buffer } | null = null;
+  private windowBuffer: Buffer | null = null;
   private readonly zinfos = new Map<number, ZInfo>();
 
   constructor(private readonly image: CompressedImage) {}
@@ -61,10 +70,11 @@ export class CompressedReader {
     this.decodedCache.clear();
     this.zinfos.clear();
     this.window = null;
+    this.windowBuffer = null;
   }
 
   /** `length` bytes (already clipped to i_size by the caller) from `position` of a compressed inode. */
-  read(inode: ErofsInode, position: number, length: number): Buffer {
+  read(inode: ErofsInode, position: number, length: number, into: Buffer | null = null): Buffer {
     if (this.nesting >= MAX_NESTING) {
       throw new ErofsCorruptError('compressed reads nest too deeply (a packed inode or metabox loop)', {
         nid: inode.ino,
@@ -75,7 +85,7 @@ export class CompressedReader {
       this.config ??= readCompressionConfig(this.image.sb, (offset, count, what) =>
         this.image.readDevice(0, offset, count, what),
       );
-      return this.readRange(inode, position, length);
+      return this.readRange(inode, position, length, into);
     } finally {
       this.nesting--;
     }
@@ -91,11 +101,12 @@ export class CompressedReader {
     return info;
   }
 
-  private readRange(inode: ErofsInode, position: number, length: number): Buffer {
+  /** Into `into` when it is large enough (a reused reply buffer: no fresh pages per read). */
+  private readRange(inode: ErofsInode, position: number, length: number, into: Buffer | null): Buffer {
     const context = mapContextOf(this.image, inode);
     const info = this.zinfo(context, inode);
     const end = position + length;
-    const out = Buffer.allocUnsafe(length);
+    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = position;
     // Every extent holds the byte at `done` (mapCompressed checks), so each pass makes progress.
     while (done < end) {
@@ -182,15 +193,16 @@ export class CompressedReader {
     const { sb } = this.image;
     const deviceEnd = sb.blocks * sb.blockSize;
     if (sb.extraDevices.length === 0 && length < RAW_WINDOW_BYTES && physical + length <= deviceEnd) {
-      let bytes: Buffer | null = null;
+      // Decoders consume their input before the next window is read, so one buffer serves all.
+      this.windowBuffer ??= Buffer.allocUnsafeSlow(RAW_WINDOW_BYTES);
+      const bytes = this.windowBuffer.subarray(0, Math.min(RAW_WINDOW_BYTES, deviceEnd - physical));
+      this.window = null;
       try {
-        bytes = this.image.readDevice(0, physical, Math.min(RAW_WINDOW_BYTES, deviceEnd - physical), what);
-      } catch {
-        bytes = null;
-      }
-      if (bytes) {
+        this.image.readDeviceInto(0, physical, bytes.length, bytes, 0, what);
         this.window = { start: physical, bytes };
         return bytes.subarray(0, length);
+      } catch {
+        // Falls through to the exact range.
       }
     }
     return this.image.readDevice(0, physical, length, what);
