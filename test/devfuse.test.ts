@@ -21,8 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
-import { NodeIds, splitTimeout, writeAttr } from '../fuse/protocol/codec.js';
-import { Size } from '../fuse/protocol/kernel.js';
+import { direntPlusSize, NodeIds, splitTimeout, writeAttr } from '../fuse/protocol/codec.js';
+import { DIRENTPLUS_NAME_OFFSET, Size } from '../fuse/protocol/kernel.js';
+import { RingEntInOut, UringReqHeader } from '../fuse/protocol/uring.js';
 import { findMount, isMounted, unmount } from '../lib/mounts.js';
 import { MountFlags, syscalls } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
@@ -178,6 +179,19 @@ describe('devfuse protocol encoding', () => {
     assert.deepEqual(splitTimeout(0), { sec: 0, nsec: 0 });
     assert.deepEqual(splitTimeout(1.5), { sec: 1, nsec: 500_000_000 });
   });
+
+  it('lays out the io_uring and READDIRPLUS structures as include/uapi/linux/fuse.h does', () => {
+    // FUSE_URING_IN_OUT_HEADER_SZ 128 + FUSE_URING_OP_IN_OUT_SZ 128 + struct fuse_uring_ent_in_out (u64 flags,
+    // u64 commit_id, u32 payload_sz, u32 padding, u64 reserved).
+    assert.deepEqual(UringReqHeader, { IN_OUT: 0, OP_IN: 128, RING_ENT_IN_OUT: 256, SIZE: 288 });
+    assert.deepEqual(RingEntInOut, { FLAGS: 0, COMMIT_ID: 8, PAYLOAD_SZ: 16, SIZE: 32 });
+    assert.equal(UringReqHeader.SIZE - UringReqHeader.RING_ENT_IN_OUT, RingEntInOut.SIZE);
+    // offsetof(struct fuse_direntplus, dirent.name): fuse_entry_out (128) + fuse_dirent header (24).
+    assert.equal(DIRENTPLUS_NAME_OFFSET, Size.ENTRY_OUT + Size.DIRENT_HEADER);
+    assert.equal(direntPlusSize(1), 160);
+    assert.equal(direntPlusSize(8), 160);
+    assert.equal(direntPlusSize(9), 168);
+  });
 });
 
 describe('devfuse transport', () => {
@@ -234,8 +248,11 @@ describe('devfuse transport', () => {
   }, async () => {
     const image = unpackFixture('lz4', root);
     const expected = fixtureTruth('lz4').map(formatWalkRecord);
-    const missingTwice = (mountpoint: string) => {
-      for (let time = 0; time < 2; time++) {
+    // Other processes on the machine may drop the dentry cache at any time (each drop costs a few
+    // LOOKUPs again), so the counts are bounds, far apart: 20 stats of one missing name.
+    const MISSING_STATS = 20;
+    const statMissing = (mountpoint: string) => {
+      for (let time = 0; time < MISSING_STATS; time++) {
         assert.equal(
           errorCode(() => lstatSync(join(mountpoint, 'sizes', 'no-such-name'))),
           'ENOENT',
@@ -247,7 +264,7 @@ describe('devfuse transport', () => {
     assert.match(String(daemon.facts.initFlags), /DO_READDIRPLUS/);
     assert.equal(daemon.facts.negativeTimeoutSent, 86400);
     assert.deepEqual(walkLines(remembered), expected);
-    missingTwice(remembered);
+    statMissing(remembered);
     // coreutils stat asks for the birth time, beyond what GETATTR carries; EROFS keeps none.
     for (const path of ['sizes', 'data']) {
       const birth = await execa('stat', ['-c', '%W', join(remembered, path)]);
@@ -257,7 +274,8 @@ describe('devfuse transport', () => {
     const counts = requestCounts(String((await daemon.child).stderr));
     assert.ok((counts.get('READDIRPLUS') ?? 0) > 0, 'listings are READDIRPLUS');
     assert.equal(counts.get('READDIR'), undefined, 'no plain READDIR');
-    assert.equal(counts.get('LOOKUP'), 1, 'one LOOKUP: the missing name, asked once');
+    // Ideally exactly 1 (the missing name, asked once): the walk itself looked nothing up.
+    assert.ok((counts.get('LOOKUP') ?? 0) < 5, `LOOKUPs: ${counts.get('LOOKUP')}`);
     // The walk's lstat (Node asks for btime) sent the first STATX; ENOSYS made it the last.
     assert.equal(counts.get('STATX'), 1, 'STATX refused once, then stat is served from the cache');
 
@@ -267,10 +285,10 @@ describe('devfuse transport', () => {
       'negative-0',
     );
     assert.equal(uncached.facts.negativeTimeoutSent, 0);
-    walkLines(asked);
-    missingTwice(asked);
+    statMissing(asked);
     await umountWhenIdle(asked);
-    assert.equal(requestCounts(String((await uncached.child).stderr)).get('LOOKUP'), 2);
+    const lookups = requestCounts(String((await uncached.child).stderr)).get('LOOKUP') ?? 0;
+    assert.ok(lookups >= MISSING_STATS, `every stat of the missing name was a LOOKUP: ${lookups}`);
   });
 
   it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN, as the kernel mount does', {
