@@ -6,7 +6,7 @@ import {
   OptionLimits,
   type TransportOptions,
 } from '../../fuse/transport.js';
-import { transportNamed, transportNames } from '../../fuse/transports/index.js';
+import { checkTransportName, transportNames } from '../../fuse/transports/index.js';
 import { UsageError } from '../../lib/errors.js';
 import { releaseSignals } from '../../lib/signals.js';
 import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
@@ -145,7 +145,7 @@ export function daemonCommand(kind: Kind): Command {
       kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
       fsname: defaults.fsname,
     };
-    const transport = transportNamed(values.transport ?? 'fuse-native').name;
+    const transport = checkTransportName(values.transport ?? 'fuse-native');
     const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
     const backend: BackendSpec = {
       kind,
