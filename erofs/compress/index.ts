@@ -62,6 +62,8 @@ export class CompressedReader {
   /** The last raw read-ahead window of the primary device, in a buffer reused for every window. */
   private window: { start: number; bytes: Buffer } | null = null;
   private windowBuffer: Buffer | null = null;
+  /** Where the last raw read ended: a read starting there is sequential. */
+  private rawEnd = -1;
   private readonly zinfos = new Map<number, ZInfo>();
 
   constructor(private readonly image: CompressedImage) {}
@@ -181,18 +183,28 @@ export class CompressedReader {
   }
 
   /**
-   * Raw pcluster bytes, through a read-ahead window on single-device images: pclusters of a file are
-   * usually laid out one after another, so one large read serves many of them. A window that cannot
-   * be read (past the end of a short image) falls back to the exact range, which reports the problem.
+   * Raw pcluster bytes, through a read-ahead window on single-device images once reads go
+   * sequentially: pclusters of a file are usually laid out one after another, so one large read
+   * serves many of them. A random read reads just its pcluster (a window would read 64 times the
+   * bytes of a 4 KiB pcluster from a cold disk). A window that cannot be read (past the end of a
+   * short image) falls back to the exact range, which reports the problem.
    */
   private readRaw(physical: number, length: number, what: string): Buffer {
     const window = this.window;
     if (window && physical >= window.start && physical + length <= window.start + window.bytes.length) {
+      this.rawEnd = physical + length;
       return window.bytes.subarray(physical - window.start, physical - window.start + length);
     }
+    const sequential = physical === this.rawEnd;
+    this.rawEnd = physical + length;
     const { sb } = this.image;
     const deviceEnd = sb.blocks * sb.blockSize;
-    if (sb.extraDevices.length === 0 && length < RAW_WINDOW_BYTES && physical + length <= deviceEnd) {
+    if (
+      sequential &&
+      sb.extraDevices.length === 0 &&
+      length < RAW_WINDOW_BYTES &&
+      physical + length <= deviceEnd
+    ) {
       // Decoders consume their input before the next window is read, so one buffer serves all.
       this.windowBuffer ??= Buffer.allocUnsafeSlow(RAW_WINDOW_BYTES);
       const bytes = this.windowBuffer.subarray(0, Math.min(RAW_WINDOW_BYTES, deviceEnd - physical));
