@@ -14,7 +14,7 @@
  * For the last two the caller drops the page cache first: they time cold reads.
  * I cycles over 0..FILES-1.
  *
- * usage: fusebench-roundtrip KIND MOUNTPOINT FILES COUNT
+ * usage: fusebench-roundtrip KIND MOUNTPOINT FILES COUNT [SEED]   (SEED varies the random offsets)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,10 +42,11 @@ static uint64_t now_ns(void) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 5) {
-		fprintf(stderr, "usage: fusebench-roundtrip KIND MOUNTPOINT FILES COUNT\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: fusebench-roundtrip KIND MOUNTPOINT FILES COUNT [SEED]\n");
 		return 2;
 	}
+	uint64_t seed = argc == 6 ? strtoull(argv[5], NULL, 10) : 0;
 	const char *kind = argv[1];
 	const char *mountpoint = argv[2];
 	long files = strtol(argv[3], NULL, 10);
@@ -105,7 +106,7 @@ int main(int argc, char **argv) {
 		if (pages == 0) die("too small", big);
 		void *buffer;
 		if (posix_memalign(&buffer, PAGE, PAGE) != 0) die("posix_memalign", "");
-		uint64_t state = 0x9e3779b97f4a7c15u;
+		uint64_t state = 0x9e3779b97f4a7c15u ^ (seed * 0xbf58476d1ce4e5b9u);
 		start = now_ns();
 		for (long op = 0; op < count; op++) {
 			state = state * 6364136223846793005u + 1442695040888963407u;
@@ -129,7 +130,7 @@ int main(int argc, char **argv) {
 			pages[file] = (uint64_t)st.st_size / PAGE;
 			if (pages[file] == 0) die("too small", big);
 		}
-		uint64_t state = 0x9e3779b97f4a7c15u;
+		uint64_t state = 0x9e3779b97f4a7c15u ^ (seed * 0xbf58476d1ce4e5b9u);
 		long ops = 0;
 		start = now_ns();
 		if (sequential) {

@@ -1,17 +1,22 @@
 /**
  * Cold reads through each daemon (a script, not a test): kernel EROFS, erofsfuse (when installed),
- * devfuse and fuse-native on one image (uncompressed, then lz4). Before every sample the setup is
- * remounted (a new daemon: its own caches are empty too, as after a container start) and then
- * `sync` and drop_caches=3 empty page, dentry and inode caches, so the image is read from the disk
- * again; the daemon's start is not timed here. Setups run interleaved (a fresh shuffled order for
- * every kind in every round). The C loop (build/Release/fusebench-roundtrip) reads:
+ * devfuse and fuse-native on one image (uncompressed, then lz4). Before every sample `sync` and
+ * drop_caches=3 empty page, dentry and inode caches, so the image is read from the disk again.
+ * Two ways, each its own table:
+ *   fresh daemon    the setup is remounted before every sample (a new daemon: its own caches are
+ *                   empty and its code not yet optimized, as right after a container start; the
+ *                   start itself is not timed);
+ *   running daemon  the daemons stay mounted (the steady state); every sample reads other random
+ *                   offsets, so no daemon's own cache serves what an earlier sample read.
+ * Setups run interleaved (a fresh shuffled order for every kind in every round). The C loop (build/Release/fusebench-roundtrip) reads:
  *   seq-1m      the big files through with 1 MiB read(2)s: MiB/s;
  *   rand-4k     4 KiB preads at random page offsets of the big files: µs per read.
  * Medians over rounds, with the ratio to erofsfuse's median. Then, on its own line, the daemon
  * cold start: from exec to the mount answering its first stat, with the page cache dropped first
  * (process start, module load, the image's superblock and root), median of a few starts.
  *
- * Run: npm run bench:cold [-- --files N --mib N --reads N --rounds N --compression none,lz4 --setups a,b]
+ * Run: npm run bench:cold [-- --files N --mib N --reads N --rounds N --compression none,lz4
+ *   --daemons fresh,running --setups a,b --threads N]
  */
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     starts: { type: 'string', default: '3' },
     compression: { type: 'string', default: 'none,lz4' },
+    daemons: { type: 'string', default: 'fresh,running' },
     setups: { type: 'string' },
     threads: { type: 'string', default: '1' },
   },
@@ -56,6 +62,13 @@ const compressions = values.compression!.split(',');
 for (const compression of compressions) {
   if (!['none', 'lz4'].includes(compression)) {
     process.stderr.write(`cold-read: --compression takes none and lz4 (got '${compression}')\n`);
+    process.exit(2);
+  }
+}
+const daemonModes = values.daemons!.split(',');
+for (const mode of daemonModes) {
+  if (!['fresh', 'running'].includes(mode)) {
+    process.stderr.write(`cold-read: --daemons takes fresh and running (got '${mode}')\n`);
     process.exit(2);
   }
 }
@@ -143,9 +156,14 @@ function dropCaches(): void {
   writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
 
+let samplesTaken = 0;
+
 async function driveCold(kind: Kind, mountpoint: string): Promise<number> {
   dropCaches();
-  const result = await execa(DRIVER, [kind, mountpoint, String(FILES), String(READS)], { reject: false });
+  const seed = String(samplesTaken++);
+  const result = await execa(DRIVER, [kind, mountpoint, String(FILES), String(READS), seed], {
+    reject: false,
+  });
   if (result.exitCode !== 0) throw new Error(`${kind} on ${mountpoint}: ${String(result.stderr).trim()}`);
   return Number(String(result.stdout).trim());
 }
@@ -195,59 +213,66 @@ try {
   const random = new SeededRandom('cold-read-order');
   const output: string[] = [];
   for (const [compression, image] of images) {
-    for (const definition of available) {
-      const mountpoint = join(work, `mnt-${compression}-${definition.name}`);
-      mkdirSync(mountpoint);
-      mounted.push(await definition.mount(image, mountpoint));
-    }
-    const samples = new Map<string, number[]>();
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const kind of kinds) {
-        for (const index of random.shuffled(mounted.map((_, index) => index))) {
-          const old = mounted[index]!;
-          await old.stop();
-          const definition = available.find((candidate) => candidate.name === old.name)!;
-          const setup = await definition.mount(image, old.mountpoint);
-          mounted[index] = setup;
-          const key = `${setup.name}/${kind}`;
-          samples.set(key, [...(samples.get(key) ?? []), await driveCold(kind, setup.mountpoint)]);
-        }
+    for (const mode of daemonModes) {
+      for (const definition of available) {
+        const mountpoint = join(work, `mnt-${compression}-${mode}-${definition.name}`);
+        mkdirSync(mountpoint);
+        mounted.push(await definition.mount(image, mountpoint));
       }
-      process.stderr.write(`cold-read: ${compression}: round ${round + 1}/${ROUNDS}\n`);
-    }
-    const reference = mounted.some((setup) => setup.name === 'erofsfuse') ? 'erofsfuse' : null;
-    const cell = (
-      setup: MountedSetup,
-      kind: Kind,
-      convert: (ns: number) => number,
-      lowerIsBetter: boolean,
-    ) => {
-      const value = convert(median(samples.get(`${setup.name}/${kind}`)!));
-      if (!reference || setup.name === reference) return value.toFixed(1);
-      const base = convert(median(samples.get(`${reference}/${kind}`)!));
-      // The ratio is always "time through this daemon / time through erofsfuse".
-      const ratio = lowerIsBetter ? value / base : base / value;
-      return `${value.toFixed(1)} (${ratio.toFixed(2)}x)`;
-    };
-    const toMibPerSecond = (nsPerMib: number) => 1e9 / nsPerMib;
-    const toMicroseconds = (ns: number) => ns / 1000;
-    output.push(
-      `image: ${compression === 'none' ? 'uncompressed' : compression}, ${FILES} files x ${MIB} MiB; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
-      table(
-        ['cold read', ...mounted.map((setup) => setup.name)],
-        [
-          ['seq 1 MiB, MiB/s', ...mounted.map((setup) => cell(setup, 'read-seq-1m', toMibPerSecond, false))],
+      const samples = new Map<string, number[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const kind of kinds) {
+          for (const index of random.shuffled(mounted.map((_, index) => index))) {
+            if (mode === 'fresh') {
+              const old = mounted[index]!;
+              await old.stop();
+              const definition = available.find((candidate) => candidate.name === old.name)!;
+              mounted[index] = await definition.mount(image, old.mountpoint);
+            }
+            const setup = mounted[index]!;
+            const key = `${setup.name}/${kind}`;
+            samples.set(key, [...(samples.get(key) ?? []), await driveCold(kind, setup.mountpoint)]);
+          }
+        }
+        process.stderr.write(`cold-read: ${compression}, ${mode} daemon: round ${round + 1}/${ROUNDS}\n`);
+      }
+      const reference = mounted.some((setup) => setup.name === 'erofsfuse') ? 'erofsfuse' : null;
+      const cell = (
+        setup: MountedSetup,
+        kind: Kind,
+        convert: (ns: number) => number,
+        lowerIsBetter: boolean,
+      ) => {
+        const value = convert(median(samples.get(`${setup.name}/${kind}`)!));
+        if (!reference || setup.name === reference) return value.toFixed(1);
+        const base = convert(median(samples.get(`${reference}/${kind}`)!));
+        // The ratio is always "time through this daemon / time through erofsfuse".
+        const ratio = lowerIsBetter ? value / base : base / value;
+        return `${value.toFixed(1)} (${ratio.toFixed(2)}x)`;
+      };
+      const toMibPerSecond = (nsPerMib: number) => 1e9 / nsPerMib;
+      const toMicroseconds = (ns: number) => ns / 1000;
+      output.push(
+        `image: ${compression === 'none' ? 'uncompressed' : compression}, ${FILES} files x ${MIB} MiB; ${mode} daemon; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
+        table(
+          ['cold read', ...mounted.map((setup) => setup.name)],
           [
-            `random 4 KiB (${READS}), µs`,
-            ...mounted.map((setup) => cell(setup, 'read-random-4k', toMicroseconds, true)),
+            [
+              'seq 1 MiB, MiB/s',
+              ...mounted.map((setup) => cell(setup, 'read-seq-1m', toMibPerSecond, false)),
+            ],
+            [
+              `random 4 KiB (${READS}), µs`,
+              ...mounted.map((setup) => cell(setup, 'read-random-4k', toMicroseconds, true)),
+            ],
           ],
-        ],
-      ),
-    );
-    for (const setup of mounted.splice(0).reverse()) {
-      const said = await setup.stop();
-      const summary = said?.split('\n').find((line) => /requests:/.test(line));
-      if (summary) output.push(`${setup.name}: ${summary.replace(/^fusebench: /, '')}`);
+        ),
+      );
+      for (const setup of mounted.splice(0).reverse()) {
+        const said = await setup.stop();
+        const summary = said?.split('\n').find((line) => /requests:/.test(line));
+        if (summary) output.push(`${setup.name}: ${summary.replace(/^fusebench: /, '')}`);
+      }
     }
   }
   const image = images.values().next().value!;
