@@ -7,6 +7,19 @@
       "defines": ["_GNU_SOURCE"]
     },
     {
+      "target_name": "fusebench_uring",
+      "sources": ["native/uring.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
+      "defines": ["_GNU_SOURCE"],
+      "libraries": ["-luring"]
+    },
+    {
+      "target_name": "fusebench-roundtrip",
+      "type": "executable",
+      "sources": ["native/roundtrip.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
+    },
+    {
       "target_name": "fusebench-opdriver",
       "type": "executable",
       "sources": ["native/opdriver.c"],

@@ -1,4 +1,5 @@
-import { readCompressed } from './compress/index.js';
+import type { ByteBoundedLru } from './compress/cache.js';
+import { CompressedReader } from './compress/index.js';
 import { type Extent, type ExtentContext, mapExtent } from './data.js';
 import { type DirEntryRecord, decodeDirBlock, lookupInBlocks } from './dir.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from './errors.js';
@@ -60,6 +61,8 @@ export class ErofsImage {
   private readonly dirBlocks = new Map<string, DirEntryRecord[]>();
   private prefixes: LongPrefix[] | null = null;
   private readonly extentContext: ExtentContext;
+  /** Compression state, from the first compressed read until close(). */
+  private compressed: CompressedReader | null = null;
 
   private constructor(sources: ImageSource[], sb: SuperblockInfo) {
     this.sources = sources;
@@ -104,9 +107,16 @@ export class ErofsImage {
   }
 
   close(): void {
+    this.compressed?.close();
+    this.compressed = null;
     for (const source of this.sources) source.close();
     this.inodes.clear();
     this.dirBlocks.clear();
+  }
+
+  /** The decoded-pcluster cache (for tests and the benchmark); null before any compressed read. */
+  get decodedPclusters(): ByteBoundedLru | null {
+    return this.compressed?.decodedCache ?? null;
   }
 
   /** pread(2) calls made so far on every device. */
@@ -135,6 +145,14 @@ export class ErofsImage {
 
   /** Up to `length` bytes of the inode's data from `position` (fewer at the end of the file). */
   read(inode: ErofsInode, position: number, length: number): Buffer {
+    return this.readInto(inode, position, length, null);
+  }
+
+  /**
+   * Like read(), into `into` when it is large enough (the result is then a view of it, valid
+   * until the caller reuses it). Uncompressed data goes from pread(2) straight into it.
+   */
+  readInto(inode: ErofsInode, position: number, length: number, into: Buffer | null): Buffer {
     const end = Math.min(inode.size, position + length);
     if (position >= end) return Buffer.alloc(0);
     // Callers read in pieces (FUSE: ≤ max_read, the CLI: 1 MiB); a length derived from the image
@@ -151,9 +169,13 @@ export class ErofsImage {
       inode.dataLayout === DataLayout.COMPRESSED_FULL ||
       inode.dataLayout === DataLayout.COMPRESSED_COMPACT
     ) {
-      return readCompressed(this, inode, position, end - position);
+      this.compressed ??= new CompressedReader(this);
+      return this.compressed.read(inode, position, end - position, into);
     }
-    const out = Buffer.alloc(end - position);
+    const out =
+      into && into.length >= end - position
+        ? into.subarray(0, end - position)
+        : Buffer.allocUnsafe(end - position);
     let done = position;
     // Every extent covers at least the byte at `done`, so this loop ends after ≤ length passes.
     while (done < end) {
@@ -161,7 +183,7 @@ export class ErofsImage {
       const skip = done - extent.logical;
       const take = Math.min(end, extent.logical + extent.length) - done;
       if (take <= 0) throw new ErofsCorruptError('empty extent', { nid: inode.ino });
-      this.copyExtent(inode, extent, skip, take).copy(out, done - position);
+      this.copyExtent(inode, extent, skip, take, out, done - position);
       done += take;
     }
     return out;
@@ -169,20 +191,43 @@ export class ErofsImage {
 
   /** The raw bytes of an extent, for readers of data layouts (the compression code reuses this). */
   readDevice(deviceId: number, physical: number, length: number, what: string): Buffer {
+    const { source, offset } = this.deviceRange(deviceId, physical, what);
+    return source.read(offset, length, what);
+  }
+
+  /** Like readDevice(), straight into `target` at `at` by one pread(2). */
+  readDeviceInto(
+    deviceId: number,
+    physical: number,
+    length: number,
+    target: Buffer,
+    at: number,
+    what: string,
+  ): void {
+    const { source, offset } = this.deviceRange(deviceId, physical, what);
+    source.readInto(target, at, offset, length, what);
+  }
+
+  /** The device holding `physical` of device `deviceId`, and the offset there. */
+  private deviceRange(
+    deviceId: number,
+    physical: number,
+    what: string,
+  ): { source: ImageSource; offset: number } {
     if (deviceId > 0) {
       const source = this.sources[deviceId];
       if (!source)
         throw new ErofsCorruptError(`${what}: device ${deviceId} does not exist`, { offset: physical });
-      return source.read(physical, length, what);
+      return { source, offset: physical };
     }
     // Unified addressing: a block past the primary device may belong to an extra device.
     const block = Math.floor(physical / this.sb.blockSize);
     for (const [index, device] of this.sb.extraDevices.entries()) {
       if (device.uniaddr > 0 && block >= device.uniaddr && block < device.uniaddr + device.blocks) {
-        return this.sources[index + 1]!.read(physical - device.uniaddr * this.sb.blockSize, length, what);
+        return { source: this.sources[index + 1]!, offset: physical - device.uniaddr * this.sb.blockSize };
       }
     }
-    return this.sources[0]!.read(physical, length, what);
+    return { source: this.sources[0]!, offset: physical };
   }
 
   /** Bytes of the metadata space an inode lives in: the primary device or the metabox inode's data. */
@@ -212,14 +257,32 @@ export class ErofsImage {
     return this.read(metabox, offset, length);
   }
 
-  private copyExtent(inode: ErofsInode, extent: Extent, skip: number, take: number): Buffer {
+  /** Copies `take` bytes of an extent, from `skip` bytes into it, to `out` at `at`. */
+  private copyExtent(
+    inode: ErofsInode,
+    extent: Extent,
+    skip: number,
+    take: number,
+    out: Buffer,
+    at: number,
+  ): void {
     switch (extent.kind) {
       case 'hole':
-        return Buffer.alloc(take);
+        out.fill(0, at, at + take);
+        return;
       case 'device':
-        return this.readDevice(extent.deviceId, extent.physical + skip, take, `data of nid ${inode.ino}`);
+        this.readDeviceInto(
+          extent.deviceId,
+          extent.physical + skip,
+          take,
+          out,
+          at,
+          `data of nid ${inode.ino}`,
+        );
+        return;
       case 'inline':
-        return this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data');
+        this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data').copy(out, at);
+        return;
     }
   }
 

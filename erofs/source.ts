@@ -36,8 +36,7 @@ export class ImageSource {
     this.maxPages = Math.max(4, Math.floor(cacheBytes / PAGE_SIZE));
   }
 
-  /** The `length` bytes at `offset`; `what` names the structure in the error if the range is bad. */
-  read(offset: number, length: number, what: string): Buffer {
+  private checkRange(offset: number, length: number, what: string): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
       throw new ErofsCorruptError(`${what}: invalid range ${offset}+${length}`, { offset });
     }
@@ -47,6 +46,21 @@ export class ImageSource {
         { offset },
       );
     }
+  }
+
+  /**
+   * The `length` bytes at `offset`, by one pread(2) straight into `target` at `at`, bypassing the
+   * page cache: file data (the kernel keeps it in its own page cache) would only evict metadata,
+   * and a read of several pages would cost one pread (one disk request when cold) per page.
+   */
+  readInto(target: Buffer, at: number, offset: number, length: number, what: string): void {
+    this.checkRange(offset, length, what);
+    this.preadInto(target, at, offset, length);
+  }
+
+  /** The `length` bytes at `offset`; `what` names the structure in the error if the range is bad. */
+  read(offset: number, length: number, what: string): Buffer {
+    this.checkRange(offset, length, what);
     if (length >= BYPASS_BYTES) return this.readDirect(offset, length);
     const firstPage = Math.floor(offset / PAGE_SIZE);
     const lastPage = Math.floor((offset + length - 1) / PAGE_SIZE);
@@ -90,10 +104,15 @@ export class ImageSource {
 
   private readDirect(offset: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
+    this.preadInto(out, 0, offset, length);
+    return out;
+  }
+
+  private preadInto(target: Buffer, at: number, offset: number, length: number): void {
     let done = 0;
     while (done < length) {
       this.preads++;
-      const got = readSync(this.fd, out, done, length - done, offset + done);
+      const got = readSync(this.fd, target, at + done, length - done, offset + done);
       if (got === 0) {
         throw new ErofsCorruptError(`${this.path} ended early (was it truncated while open?)`, {
           offset: offset + done,
@@ -101,6 +120,5 @@ export class ImageSource {
       }
       done += got;
     }
-    return out;
   }
 }

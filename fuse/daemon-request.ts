@@ -26,6 +26,7 @@ export const transportOptionsSchema = z
   .object({
     entryTimeout: seconds,
     attrTimeout: seconds,
+    negativeTimeout: seconds,
     kernelCache: z.boolean(),
     autoCache: z.boolean(),
     maxRead: z.number().int().nonnegative(),

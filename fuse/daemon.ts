@@ -21,7 +21,7 @@ import { takeSignals } from '../lib/signals.js';
 import { isAlive, processStartTime, stopProcess } from '../runners/processes.js';
 import type { DaemonRequest } from './daemon-request.js';
 import type { BackendSpec, Fact, ServedMount } from './transport.js';
-import { transportNamed } from './transports/index.js';
+import { loadTransport } from './transports/index.js';
 
 /**
  * The fusebench FUSE daemon: serves one backend at one mount point until the mount goes away
@@ -145,7 +145,7 @@ export function checkDaemonRequest(command: string, backend: BackendSpec, mountp
  * timer makes sure nothing a native addon left referenced keeps the process alive after that.
  */
 export async function runDaemon(request: DaemonRequest): Promise<number> {
-  const transport = transportNamed(request.transport);
+  const transport = await loadTransport(request.transport);
   // Signals are caught from before the mount exists: one that arrives while the transport is still
   // mounting stops the daemon as soon as it serves, instead of killing it with the mount left behind.
   let served: ServedMount | null = null;

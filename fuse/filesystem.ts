@@ -81,6 +81,10 @@ export interface Filesystem {
   readlink(id: number): Buffer;
   /** `flags` are the open(2) flags; any write access must throw FsError(EROFS). */
   open(id: number, flags: number): OpenResult;
+  /**
+   * At most `size` bytes at `offset`. The buffer may be reused by this instance's next read:
+   * transports hand it to the kernel (or copy it) before they serve another request.
+   */
   read(id: number, fh: number, offset: number, size: number): Buffer;
   release(id: number, fh: number): void;
   opendir(id: number): number;

@@ -34,6 +34,8 @@ export interface TransportOptions {
   entryTimeout: number;
   /** Seconds the kernel may cache attributes. */
   attrTimeout: number;
+  /** Seconds the kernel may cache that a name does not exist (0 = a missing name is asked every time). */
+  negativeTimeout: number;
   /** Keep page cache across opens (kernel_cache / FOPEN_KEEP_CACHE). */
   kernelCache: boolean;
   /** Keep page cache while mtime and size are unchanged (auto_cache). */
@@ -52,12 +54,13 @@ export interface TransportOptions {
 
 /**
  * Defaults suit an immutable image: the kernel may cache names and attributes for a day and keep
- * page cache across opens, as erofsfuse does, so warm figures show FUSE at its cached best and
+ * page cache across opens, and remember missing names, as erofsfuse does, so warm figures show FUSE at its cached best and
  * cold figures the uncached round trip. Set the timeouts to 0 to measure every request.
  */
 export const defaultTransportOptions: TransportOptions = {
   entryTimeout: 86400,
   attrTimeout: 86400,
+  negativeTimeout: 86400,
   kernelCache: true,
   autoCache: false,
   maxRead: 0,

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FatalError } from '../lib/errors.js';
 import type { CleanupStack } from './cleanup.js';
 
 /**
@@ -15,6 +16,27 @@ export function fuseUringUnavailable(): string | null {
   return existsSync(ENABLE_URING)
     ? null
     : `this kernel has no ${ENABLE_URING} (FUSE over io_uring needs Linux 6.14+ with CONFIG_FUSE_IO_URING)`;
+}
+
+/** The parameter's value, or null when this kernel has no FUSE over io_uring. */
+export function fuseIoUringEnabled(): boolean | null {
+  if (!existsSync(ENABLE_URING)) return null;
+  return readFileSync(ENABLE_URING, 'utf8').trim() === 'Y';
+}
+
+/**
+ * Sets the parameter and returns the value it had, for tests and benchmarks that put it back
+ * themselves; a run goes through enableFuseUring and its cleanup journal instead.
+ */
+export function setFuseIoUring(enabled: boolean): boolean {
+  const old = fuseIoUringEnabled();
+  if (old === null) throw new FatalError(fuseUringUnavailable()!);
+  try {
+    writeFileSync(ENABLE_URING, enabled ? '1' : '0');
+  } catch (error) {
+    throw new FatalError(`cannot write ${ENABLE_URING}: ${(error as Error).message}`);
+  }
+  return old;
 }
 
 /**

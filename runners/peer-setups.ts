@@ -199,9 +199,3 @@ export const peerSetupDefinitions: readonly SetupDefinition[] = [
   fusePassthroughHpNopt,
   fusePassthroughHpNoptUring,
 ];
-
-/** The io_uring variant of a setup, when it has one. */
-export function uringVariantOf(name: string): string | null {
-  const variant = `${name}${URING_SUFFIX}`;
-  return peerSetupDefinitions.some((definition) => definition.name === variant) ? variant : null;
-}

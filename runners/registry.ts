@@ -1,14 +1,25 @@
-import { fuseErofsTs, fusePassthroughKernel, fusePassthroughTs, squashfuse } from './fuse-setups.js';
+import {
+  fuseErofsTs,
+  fuseErofsTsLibfuse2,
+  fuseErofsTsUring,
+  fusePassthroughKernel,
+  fusePassthroughTs,
+  fusePassthroughTsUring,
+  squashfuse,
+} from './fuse-setups.js';
 import { floor, native, squashfs } from './host-setups.js';
 import { kernelErofs } from './kernel-erofs.js';
-import { peerSetupDefinitions, uringVariantOf } from './peer-setups.js';
+import { peerSetupDefinitions, URING_SUFFIX } from './peer-setups.js';
 import type { SetupDefinition } from './setup.js';
 
 /** Every setup fusebench can measure, in the order results list them; the floor is run separately. */
 export const setupDefinitions: readonly SetupDefinition[] = [
   kernelErofs,
   fuseErofsTs,
+  fuseErofsTsUring,
+  fuseErofsTsLibfuse2,
   fusePassthroughTs,
+  fusePassthroughTsUring,
   native,
   fusePassthroughKernel,
   ...peerSetupDefinitions,
@@ -35,6 +46,12 @@ export const floorDefinition = floor;
 
 export function findSetup(name: string): SetupDefinition | undefined {
   return setupDefinitions.find((definition) => definition.name === name);
+}
+
+/** The io_uring variant of a setup, when it has one. */
+export function uringVariantOf(name: string): string | null {
+  const variant = `${name}${URING_SUFFIX}`;
+  return findSetup(variant) ? variant : null;
 }
 
 /** The setups with the io_uring variant of each that has one right after it (`--fuse-io-uring`). */

@@ -35,7 +35,7 @@ export function defaultSetupContext(
     runDir,
     cleanup,
     fuse: defaultTransportOptions,
-    fuseTransport: 'fuse-native',
+    fuseTransport: 'devfuse',
     loopDirectIo: false,
     daemonCpus: null,
   };

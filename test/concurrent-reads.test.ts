@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { transportNames } from '../fuse/transports/index.js';
 import { isMounted, unmount } from '../lib/mounts.js';
 import { MountFlags, syscalls, UnmountFlags } from '../lib/syscalls.js';
+import { fuseIoUringEnabled, setFuseIoUring } from '../runners/fuse-uring.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
 import { fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
@@ -35,6 +36,16 @@ async function mountKernel(image: string, mountpoint: string): Promise<void> {
   syscalls.mount(image, mountpoint, 'erofs', MountFlags.MS_RDONLY, '');
   mounted.push(mountpoint);
 }
+
+// devfuse-uring serves through its io_uring queues only while the fuse module allows it.
+let enableUringBefore: boolean | null = null;
+before(() => {
+  enableUringBefore = fuseIoUringEnabled();
+  if (enableUringBefore !== null) setFuseIoUring(true);
+});
+after(() => {
+  if (enableUringBefore !== null) setFuseIoUring(enableUringBefore);
+});
 
 describe('concurrent reads are byte-exact against the kernel mount', () => {
   before(() => mkdirSync(root, { recursive: true }));

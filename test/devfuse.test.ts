@@ -21,11 +21,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
-import { NodeIds, splitTimeout, writeAttr } from '../fuse/protocol/codec.js';
-import { Size } from '../fuse/protocol/kernel.js';
+import { direntPlusSize, NodeIds, splitTimeout, writeAttr } from '../fuse/protocol/codec.js';
+import { DIRENTPLUS_NAME_OFFSET, Size } from '../fuse/protocol/kernel.js';
+import { RingEntInOut, UringReqHeader } from '../fuse/protocol/uring.js';
 import { findMount, isMounted, unmount } from '../lib/mounts.js';
 import { MountFlags, syscalls } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
+import { fuseIoUringEnabled, setFuseIoUring } from '../runners/fuse-uring.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
 import { CLI, fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
@@ -83,7 +85,7 @@ async function startDaemon(args: string[], name: string): Promise<Daemon> {
 function requestCounts(stderr: string): Map<string, number> {
   const line = stderr
     .split('\n')
-    .find((text) => text.startsWith('fusebench: devfuse: ') && /requests:/.test(text));
+    .find((text) => /^fusebench: devfuse(-uring)?: /.test(text) && /requests:/.test(text));
   assert.ok(line, `no request summary in: ${stderr}`);
   return new Map([...line.matchAll(/([A-Za-z_0-9]+)=(\d+)/g)].map((match) => [match[1]!, Number(match[2])]));
 }
@@ -177,6 +179,19 @@ describe('devfuse protocol encoding', () => {
     assert.deepEqual(splitTimeout(0), { sec: 0, nsec: 0 });
     assert.deepEqual(splitTimeout(1.5), { sec: 1, nsec: 500_000_000 });
   });
+
+  it('lays out the io_uring and READDIRPLUS structures as include/uapi/linux/fuse.h does', () => {
+    // FUSE_URING_IN_OUT_HEADER_SZ 128 + FUSE_URING_OP_IN_OUT_SZ 128 + struct fuse_uring_ent_in_out (u64 flags,
+    // u64 commit_id, u32 payload_sz, u32 padding, u64 reserved).
+    assert.deepEqual(UringReqHeader, { IN_OUT: 0, OP_IN: 128, RING_ENT_IN_OUT: 256, SIZE: 288 });
+    assert.deepEqual(RingEntInOut, { FLAGS: 0, COMMIT_ID: 8, PAYLOAD_SZ: 16, SIZE: 32 });
+    assert.equal(UringReqHeader.SIZE - UringReqHeader.RING_ENT_IN_OUT, RingEntInOut.SIZE);
+    // offsetof(struct fuse_direntplus, dirent.name): fuse_entry_out (128) + fuse_dirent header (24).
+    assert.equal(DIRENTPLUS_NAME_OFFSET, Size.ENTRY_OUT + Size.DIRENT_HEADER);
+    assert.equal(direntPlusSize(1), 160);
+    assert.equal(direntPlusSize(8), 160);
+    assert.equal(direntPlusSize(9), 168);
+  });
 });
 
 describe('devfuse transport', () => {
@@ -224,7 +239,7 @@ describe('devfuse transport', () => {
       assert.equal(result.exitCode, 0, String(result.stderr));
       assert.equal(isMounted(mountpoint), false);
       const counts = requestCounts(String(result.stderr));
-      assert.ok((counts.get('LOOKUP') ?? 0) > 0 && (counts.get('READ') ?? 0) > 0);
+      assert.ok((counts.get('READDIRPLUS') ?? 0) > 0 && (counts.get('READ') ?? 0) > 0);
     });
   }
 
@@ -259,7 +274,11 @@ describe('devfuse transport', () => {
     daemon.child.kill('SIGTERM');
     const ended = await daemon.child;
     assert.equal(ended.exitCode, 0, String(ended.stderr));
-    assert.equal(isMounted(served), false, 'the unprivileged daemon unmounted itself (fusermount3)');
+    assert.equal(
+      isMounted(served),
+      false,
+      'the unprivileged daemon had its mount detached (by its root helper)',
+    );
 
     const passthrough = newMountpoint('privileged');
     const kept = await startDaemon(
@@ -270,6 +289,54 @@ describe('devfuse transport', () => {
     assert.equal(status(kept.pid, 'Uid').split(/\s+/)[0], '0');
     await fusebench(['umount', passthrough]);
     await kept.child;
+  });
+
+  it('lists with READDIRPLUS (a walk sends no LOOKUP), remembers a missing name, refuses STATX once', {
+    timeout: 60_000,
+  }, async () => {
+    const image = unpackFixture('lz4', root);
+    const expected = fixtureTruth('lz4').map(formatWalkRecord);
+    // Other processes on the machine may drop the dentry cache at any time (each drop costs a few
+    // LOOKUPs again), so the counts are bounds, far apart: 20 stats of one missing name.
+    const MISSING_STATS = 20;
+    const statMissing = (mountpoint: string) => {
+      for (let time = 0; time < MISSING_STATS; time++) {
+        assert.equal(
+          errorCode(() => lstatSync(join(mountpoint, 'sizes', 'no-such-name'))),
+          'ENOENT',
+        );
+      }
+    };
+    const remembered = newMountpoint('negative-day');
+    const daemon = await startDaemon(['mount', image, remembered, '--transport', 'devfuse'], 'negative-day');
+    assert.match(String(daemon.facts.initFlags), /DO_READDIRPLUS/);
+    assert.equal(daemon.facts.negativeTimeoutSent, 86400);
+    assert.deepEqual(walkLines(remembered), expected);
+    statMissing(remembered);
+    // coreutils stat asks for the birth time, beyond what GETATTR carries; EROFS keeps none.
+    for (const path of ['sizes', 'data']) {
+      const birth = await execa('stat', ['-c', '%W', join(remembered, path)]);
+      assert.equal(birth.stdout, '0', 'no birth time, as on the kernel EROFS mount');
+    }
+    await umountWhenIdle(remembered);
+    const counts = requestCounts(String((await daemon.child).stderr));
+    assert.ok((counts.get('READDIRPLUS') ?? 0) > 0, 'listings are READDIRPLUS');
+    assert.equal(counts.get('READDIR'), undefined, 'no plain READDIR');
+    // Ideally exactly 1 (the missing name, asked once): the walk itself looked nothing up.
+    assert.ok((counts.get('LOOKUP') ?? 0) < 5, `LOOKUPs: ${counts.get('LOOKUP')}`);
+    // The walk's lstat (Node asks for btime) sent the first STATX; ENOSYS made it the last.
+    assert.equal(counts.get('STATX'), 1, 'STATX refused once, then stat is served from the cache');
+
+    const asked = newMountpoint('negative-0');
+    const uncached = await startDaemon(
+      ['mount', image, asked, '--transport', 'devfuse', '--negative-timeout', '0'],
+      'negative-0',
+    );
+    assert.equal(uncached.facts.negativeTimeoutSent, 0);
+    statMissing(asked);
+    await umountWhenIdle(asked);
+    const lookups = requestCounts(String((await uncached.child).stderr)).get('LOOKUP') ?? 0;
+    assert.ok(lookups >= MISSING_STATS, `every stat of the missing name was a LOOKUP: ${lookups}`);
   });
 
   it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN, as the kernel mount does', {
@@ -363,6 +430,8 @@ print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_sy
         '--entry-timeout',
         '0',
         '--attr-timeout',
+        '0',
+        '--negative-timeout',
         '0',
       ],
       'timeouts-0',
@@ -602,6 +671,116 @@ print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_sy
     ]);
     assert.notEqual(threads.exitCode, 0);
     assert.match(String(threads.stderr), /threads/);
+    assert.equal(isMounted(mountpoint), false);
+  });
+});
+
+describe('devfuse-uring transport (FUSE over io_uring)', () => {
+  let enableUringBefore: boolean | null = null;
+  before(() => {
+    enableUringBefore = fuseIoUringEnabled();
+    assert.notEqual(enableUringBefore, null, 'this kernel has FUSE over io_uring (Linux 6.14+)');
+    setFuseIoUring(true);
+  });
+
+  after(async () => {
+    for (const mountpoint of mountpoints) await unmount(mountpoint);
+    for (const pid of daemons) await stopProcess(pid, 1000);
+    if (enableUringBefore !== null) setFuseIoUring(enableUringBefore);
+    if (mountpoints.every((mountpoint) => !isMounted(mountpoint)))
+      rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const fixture of ['plain-default', 'lz4']) {
+    it(`serves ${fixture} through the ring exactly as the kernel's EROFS walks it`, {
+      timeout: 60_000,
+    }, async () => {
+      mkdirSync(root, { recursive: true });
+      const image = unpackFixture(fixture, root);
+      const mountpoint = newMountpoint(`uring-${fixture}`);
+      const daemon = await startDaemon(
+        ['mount', image, mountpoint, '--transport', 'devfuse-uring'],
+        `uring-${fixture}`,
+      );
+      assert.equal(daemon.facts.transport, 'devfuse-uring');
+      assert.match(String(daemon.facts.initFlags), /OVER_IO_URING/);
+      assert.match(String(daemon.facts.requestChannel), /^io_uring: \d+ queues/);
+      assert.deepEqual(walkLines(mountpoint), fixtureTruth(fixture).map(formatWalkRecord));
+      await umountWhenIdle(mountpoint);
+      const result = await daemon.child;
+      assert.equal(result.exitCode, 0, String(result.stderr));
+      const counts = requestCounts(String(result.stderr));
+      assert.ok((counts.get('READ') ?? 0) > 0);
+      // INIT alone must come by read(2); everything a walk asks goes through the ring.
+      assert.ok((counts.get('ringRequests') ?? 0) >= (counts.get('READ') ?? 0), String(result.stderr));
+    });
+  }
+
+  it('falls back to read/write on /dev/fuse when the kernel does not offer the ring', {
+    timeout: 60_000,
+  }, async () => {
+    mkdirSync(root, { recursive: true });
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('uring-refused');
+    setFuseIoUring(false);
+    let daemon: Daemon;
+    try {
+      daemon = await startDaemon(
+        ['mount', image, mountpoint, '--transport', 'devfuse-uring'],
+        'uring-refused',
+      );
+    } finally {
+      setFuseIoUring(true);
+    }
+    assert.equal(daemon.facts.requestChannel, 'read/write on /dev/fuse (io_uring refused)');
+    assert.match(String(daemon.facts.ioUringRefused), /did not offer FUSE_OVER_IO_URING/);
+    assert.deepEqual(walkLines(mountpoint), fixtureTruth('plain-default').map(formatWalkRecord));
+    await umountWhenIdle(mountpoint);
+    const result = await daemon.child;
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(requestCounts(String(result.stderr)).get('ringRequests'), 0);
+  });
+
+  it('survives SIGKILL with readers blocked in the ring: they fail, and umount leaves nothing mounted', {
+    timeout: 60_000,
+  }, async () => {
+    mkdirSync(root, { recursive: true });
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('uring-killed');
+    // Direct I/O: every read is a READ the daemon must answer.
+    const daemon = await startDaemon(
+      ['mount', image, mountpoint, '--transport', 'devfuse-uring', '--direct-io'],
+      'uring-killed',
+    );
+    assert.match(String(daemon.facts.requestChannel), /^io_uring/);
+    const file = join(mountpoint, 'data', 'big_rand');
+    process.kill(daemon.pid, 'SIGSTOP');
+    const readers = [0, 1, 2, 3].map((reader) =>
+      execa(
+        'python3',
+        [
+          '-c',
+          'import os,sys\ntry:\n  print(len(os.pread(os.open(sys.argv[1], os.O_RDONLY), 4096, int(sys.argv[2]))))\nexcept OSError as e:\n  print(e.errno)',
+          file,
+          String(reader * 8192),
+        ],
+        { reject: false },
+      ),
+    );
+    await sleep(500);
+    assert.ok(
+      readers.every((reader) => reader.exitCode === null),
+      'the readers wait for the stopped daemon',
+    );
+    process.kill(daemon.pid, 'SIGKILL');
+    assert.equal(await waitUntilGone(daemon.pid), true);
+    for (const reader of readers) {
+      const output = String((await reader).stdout).trim();
+      // ENOTCONN (107) or ECONNABORTED (103): the connection died with its daemon.
+      assert.match(output, /^(107|103)$/, `a blocked reader fails: ${output}`);
+    }
+    const unmounted = await fusebench(['umount', mountpoint]);
+    assert.equal(unmounted.exitCode, 0, String(unmounted.stderr));
     assert.equal(isMounted(mountpoint), false);
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { readCompressionConfig } from '../erofs/compress/config.js';
-import { decodedCacheOf, mapContextOf } from '../erofs/compress/index.js';
+import { mapContextOf } from '../erofs/compress/index.js';
 import { type CompressedExtent, mapCompressed, readZInfo } from '../erofs/compress/map.js';
 import { crc32c } from '../erofs/crc32c.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from '../erofs/errors.js';
@@ -24,7 +24,7 @@ import {
   ZExtent,
   ZMapHeader,
 } from '../erofs/format.js';
-import type { ErofsImage } from '../erofs/image.js';
+import { ErofsImage } from '../erofs/image.js';
 import type { ErofsInode } from '../erofs/inode.js';
 import { walkImage } from '../erofs/walk.js';
 import { mountErofs, unmount } from '../lib/mounts.js';
@@ -204,15 +204,22 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
       const inode = image.resolve('/data/big_text');
       const encoded = extentsOf(image, inode).filter((extent) => extent.kind === 'device');
       assert.ok(encoded.length > 10);
-      const cache = decodedCacheOf(image);
-      const missesBefore = cache.misses;
+      const before = image.decodedPclusters;
+      assert.equal(before, null, 'no compression state before the first compressed read');
       const pieces: Buffer[] = [];
       for (let position = 0; position < inode.size; position += 4096)
         pieces.push(image.read(inode, position, 4096));
-      assert.equal(cache.misses - missesBefore, encoded.length);
+      const cache = image.decodedPclusters;
+      assert.ok(cache);
+      assert.equal(cache.misses, encoded.length);
       assert.ok(cache.bytes <= 32 * 1024 * 1024);
       assert.deepEqual(Buffer.concat(pieces), image.read(inode, 0, inode.size));
     });
+    const image = ErofsImage.open(path);
+    image.read(image.resolve('/data/big_text'), 0, 4096);
+    assert.ok(image.decodedPclusters);
+    image.close();
+    assert.equal(image.decodedPclusters, null, 'closing the image drops its compression state');
   });
 });
 

@@ -73,7 +73,15 @@ async function addSpecialFiles(): Promise<void> {
 
 /** Starts a background daemon and returns its pid once it serves. */
 async function serve(mountpoint: string, extra: string[] = []): Promise<number> {
-  const result = await fusebench(['passthrough', source, mountpoint, '--background', ...extra]);
+  const result = await fusebench([
+    'passthrough',
+    source,
+    mountpoint,
+    '--transport',
+    'fuse-native',
+    '--background',
+    ...extra,
+  ]);
   assert.equal(result.exitCode, 0, String(result.stderr));
   const pid = Number(String(result.stdout).trim());
   assert.ok(Number.isInteger(pid) && pid > 0, `pid printed: '${result.stdout}'`);

@@ -10,6 +10,7 @@ import { loopDevicesOf } from '../lib/loop-devices.js';
 import { mountErofs, readMountInfo, unmount } from '../lib/mounts.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { type CleanupStack, createRun } from '../runners/cleanup.js';
+import { fuseUringUnavailable } from '../runners/fuse-uring.js';
 import { isAlive } from '../runners/processes.js';
 import { findSetup } from '../runners/registry.js';
 import { defaultSetupContext, type SetupContext } from '../runners/setup.js';
@@ -89,12 +90,28 @@ describe('setups: the same tree four ways (and the references), mounted for real
     assert.deepEqual(await loopDevicesOf(dataset.image.path), []);
   });
 
-  it('fuse-erofs-ts (the TypeScript reader over FUSE) equals the kernel mount, inode numbers included', async () => {
+  it('fuse-erofs-ts (the TypeScript reader over our /dev/fuse server) equals the kernel mount, inode numbers and nanoseconds included', async () => {
     const { walk, mounted } = await walkSetup('fuse-erofs-ts');
-    assertSameLines(walk.map(inMilliseconds), kernelWalk.map(inMilliseconds), 'fuse-erofs-ts');
+    assertSameLines(walk, kernelWalk, 'fuse-erofs-ts');
     assert.equal(mounted.daemonPids.length, 1);
     assert.ok(!isAlive(mounted.daemonPids[0]!), 'daemon ended with the unmount');
+    assert.equal(mounted.facts.transport, 'devfuse');
+    assert.match(String(mounted.facts.privileges), /^uid 65534/);
+  });
+
+  it('fuse-erofs-ts-libfuse2 (the same reader over libfuse 2) equals the kernel mount at its millisecond times', async () => {
+    const { walk, mounted } = await walkSetup('fuse-erofs-ts-libfuse2');
+    assertSameLines(walk.map(inMilliseconds), kernelWalk.map(inMilliseconds), 'fuse-erofs-ts-libfuse2');
     assert.equal(mounted.facts.transport, 'fuse-native');
+    assert.match(String(mounted.facts.privileges), /^root \(libfuse 2/);
+  });
+
+  it('fuse-erofs-ts+uring serves from io_uring rings and equals the kernel mount', async (t) => {
+    if (fuseUringUnavailable() && process.env.CI !== 'true') return t.skip(fuseUringUnavailable()!);
+    const { walk, mounted } = await walkSetup('fuse-erofs-ts+uring');
+    assertSameLines(walk, kernelWalk, 'fuse-erofs-ts+uring');
+    assert.equal(mounted.facts.transport, 'devfuse-uring');
+    assert.match(String(mounted.facts.requestChannel), /^io_uring/);
   });
 
   it('native and fuse-passthrough-ts show the source tree: same inode numbers as each other, same content as the image', async () => {

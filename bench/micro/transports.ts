@@ -82,7 +82,8 @@ function fusebenchDaemon(args: string[], directIoWhenUncached = true): Setup['mo
   return async (mountpoint, cache) => {
     const factsFile = join(work, 'facts.json');
     rmSync(factsFile, { force: true });
-    const timeouts = cache === 'warm' ? [] : ['--entry-timeout', '0', '--attr-timeout', '0'];
+    const timeouts =
+      cache === 'warm' ? [] : ['--entry-timeout', '0', '--attr-timeout', '0', '--negative-timeout', '0'];
     if (cache === 'uncached' && directIoWhenUncached) timeouts.push('--direct-io');
     const source = args[0] === 'mount' ? image : tree;
     const child: ResultPromise = execa(

@@ -7,7 +7,7 @@ import {
   OptionLimits,
   type TransportOptions,
 } from '../../fuse/transport.js';
-import { transportNamed, transportNames } from '../../fuse/transports/index.js';
+import { checkTransportName, transportNames } from '../../fuse/transports/index.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
 import { releaseSignals } from '../../lib/signals.js';
 import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
@@ -24,6 +24,7 @@ const flags = {
   transport: { type: 'string' },
   'entry-timeout': { type: 'string' },
   'attr-timeout': { type: 'string' },
+  'negative-timeout': { type: 'string' },
   'kernel-cache': { type: 'boolean' },
   'no-kernel-cache': { type: 'boolean' },
   threads: { type: 'string' },
@@ -68,9 +69,10 @@ function help(kind: Kind): string {
   Serves in the foreground until unmounted (fusebench umount, umount, SIGTERM or SIGINT), then exits 0.
 
 options:
-  --transport NAME        ${transportNames().join(' | ')} (default fuse-native)
+  --transport NAME        ${transportNames().join(' | ')} (default devfuse)
   --entry-timeout SEC     seconds the kernel caches names (default ${d.entryTimeout}; 0 = ask every time)
   --attr-timeout SEC      seconds the kernel caches attributes (default ${d.attrTimeout})
+  --negative-timeout SEC  seconds the kernel remembers a missing name (default ${d.negativeTimeout}; 0 = ask every time)
   --kernel-cache          keep page cache across opens (default)
   --no-kernel-cache       drop page cache on every open
   --auto-cache            keep page cache while mtime and size are unchanged
@@ -147,6 +149,12 @@ export function daemonCommand(kind: Kind): Command {
           defaults.attrTimeout,
           OptionLimits.timeoutSeconds,
         ),
+        negativeTimeout: parseNumberFlag(
+          '--negative-timeout',
+          values['negative-timeout'],
+          defaults.negativeTimeout,
+          OptionLimits.timeoutSeconds,
+        ),
         kernelCache: values['no-kernel-cache'] ? false : values['kernel-cache'] ? true : defaults.kernelCache,
         autoCache: values['auto-cache'] ?? defaults.autoCache,
         maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead, OptionLimits.maxReadBytes),
@@ -155,7 +163,7 @@ export function daemonCommand(kind: Kind): Command {
         kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
         fsname: defaults.fsname,
       };
-      const transport = transportNamed(values.transport ?? 'fuse-native').name;
+      const transport = checkTransportName(values.transport ?? 'devfuse');
       const devices = 'device' in values ? (values.device as string[] | undefined) : undefined;
       const backend: BackendSpec = {
         kind,

@@ -9,6 +9,7 @@ import { defaultCacheDir } from '../../datasets/dataset.js';
 import { profileNames } from '../../datasets/profiles.js';
 import { userImage } from '../../datasets/user-image.js';
 import { defaultTransportOptions, OptionLimits } from '../../fuse/transport.js';
+import { transportNames } from '../../fuse/transports/index.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
 import { acquireRunLock } from '../../lib/run-lock.js';
 import { checkWritableFile } from '../../lib/safe-write.js';
@@ -61,9 +62,11 @@ const usage = `run [--profile quick|tiny|full] [options]
     --mkfs-arg ARG          further mkfs.erofs argument (repeatable)
     --cache-dir DIR         datasets and images (default ${defaultCacheDir})
   FUSE
-    --transport NAME        fuse-native or devfuse (default fuse-native)
+    --transport NAME        ${transportNames().join(', ')} for fuse-erofs-ts and
+                            fuse-passthrough-ts (default devfuse, our own /dev/fuse server)
     --entry-timeout S       (default ${defaultTransportOptions.entryTimeout})
     --attr-timeout S        (default ${defaultTransportOptions.attrTimeout})
+    --negative-timeout S    seconds a missing name is remembered (default ${defaultTransportOptions.negativeTimeout})
     --no-kernel-cache       drop page cache on open (default: kernel_cache on)
     --auto-cache            keep page cache while mtime and size are unchanged
     --max-read BYTES        largest READ request
@@ -107,6 +110,7 @@ const options = {
   transport: { type: 'string' },
   'entry-timeout': { type: 'string' },
   'attr-timeout': { type: 'string' },
+  'negative-timeout': { type: 'string' },
   'no-kernel-cache': { type: 'boolean' },
   'auto-cache': { type: 'boolean' },
   'max-read': { type: 'string' },
@@ -219,6 +223,12 @@ export function parseRunOptions(
         defaultTransportOptions.attrTimeout,
         OptionLimits.timeoutSeconds,
       ),
+      negativeTimeout: parseNumberFlag(
+        '--negative-timeout',
+        values['negative-timeout'],
+        defaultTransportOptions.negativeTimeout,
+        OptionLimits.timeoutSeconds,
+      ),
       kernelCache: !values['no-kernel-cache'],
       autoCache: values['auto-cache'] ?? false,
       maxRead: parseSizeFlag('--max-read', values['max-read'], 0, OptionLimits.maxReadBytes),
@@ -230,7 +240,7 @@ export function parseRunOptions(
         OptionLimits.threads,
       ),
     },
-    fuseTransport: oneOf('--transport', values.transport, ['fuse-native', 'devfuse'] as const, 'fuse-native'),
+    fuseTransport: oneOf('--transport', values.transport, transportNames(), 'devfuse'),
     loopDirectIo: values['loop-direct-io'] ?? false,
     clientCpus: cpuList('--client-cpus', values['client-cpus']),
     daemonCpus: cpuList('--daemon-cpus', values['daemon-cpus']),

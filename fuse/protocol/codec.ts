@@ -1,5 +1,5 @@
 import type { Attr, StatFs, Timespec } from '../filesystem.js';
-import { FUSE_ROOT_ID, Size } from './kernel.js';
+import { DIRENTPLUS_NAME_OFFSET, FUSE_ROOT_ID, Size } from './kernel.js';
 
 /**
  * Encoders and decoders for the fixed FUSE structures, writing into caller-owned buffers so a
@@ -106,6 +106,16 @@ export function writeEntryOut(
   writeAttr(buffer, offset + 40, attr);
 }
 
+/**
+ * struct fuse_entry_out of a negative entry: node id 0 tells the kernel the name does not exist,
+ * and entry_valid how long it may remember that.
+ */
+export function writeNegativeEntryOut(buffer: Buffer, offset: number, entryValid: Timespec): void {
+  buffer.fill(0, offset, offset + Size.ENTRY_OUT);
+  writeU64(buffer, offset + 16, entryValid.sec);
+  buffer.writeUInt32LE(entryValid.nsec, offset + 32);
+}
+
 /** struct fuse_attr_out (104 bytes). */
 export function writeAttrOut(buffer: Buffer, offset: number, attr: Attr, attrValid: Timespec): void {
   writeU64(buffer, offset, attrValid.sec);
@@ -170,6 +180,13 @@ export function packDirent(
   name.copy(buffer, offset + Size.DIRENT_HEADER);
   buffer.fill(0, offset + Size.DIRENT_HEADER + name.length, offset + length);
   return offset + length;
+}
+
+/**
+ * The room one struct fuse_direntplus takes for a name of `nameLength` bytes (FUSE_DIRENTPLUS_SIZE).
+ */
+export function direntPlusSize(nameLength: number): number {
+  return (DIRENTPLUS_NAME_OFFSET + nameLength + 7) & ~7;
 }
 
 /** A NUL-terminated string at `offset`, as the bytes before the NUL (a view, not a copy). */

@@ -211,6 +211,9 @@ export const Size = {
   FORGET_ONE: 16,
 } as const;
 
+/** struct fuse_direntplus: a fuse_entry_out, then a fuse_dirent; FUSE_NAME_OFFSET_DIRENTPLUS. */
+export const DIRENTPLUS_NAME_OFFSET = 128 + 24;
+
 /** Offsets in struct fuse_in_header. */
 export const InHeader = {
   LEN: 0,

@@ -23,7 +23,9 @@ export const Negotiated = {
   MINOR: 2,
   /** Set by the main thread to make every serving thread return after its current request. */
   STOP: 3,
-  SLOTS: 4,
+  /** After INIT: 1 when FUSE_OVER_IO_URING was agreed (ring queues may register), 2 when not. */
+  IO_URING: 4,
+  SLOTS: 5,
 } as const;
 
 /** Per-worker counters: requests and error replies per opcode, then a few named events. */
@@ -40,7 +42,9 @@ export const Counter = {
   STALE_REPLIES: 2 * OPCODE_SLOTS + 2,
   /** Backend failures that were not FsError (answered EIO). */
   BACKEND_BUGS: 2 * OPCODE_SLOTS + 3,
-  STRIDE: 2 * OPCODE_SLOTS + 4,
+  /** Requests that came through an io_uring queue (devfuse-uring), not read(2) of /dev/fuse. */
+  RING_REQUESTS: 2 * OPCODE_SLOTS + 4,
+  STRIDE: 2 * OPCODE_SLOTS + 5,
 } as const;
 
 /** Most inodes open at once with FOPEN_PASSTHROUGH; beyond that, opens fall back to READ. */

@@ -1,9 +1,16 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { FatalError } from '../../lib/errors.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { MountFlags, syscalls } from '../../lib/syscalls.js';
-import { FUSE_MIN_READ_BUFFER, FUSE_ROOT_ID, OPCODE_SLOTS, opcodeName, Size } from '../protocol/kernel.js';
+import {
+  FUSE_MAX_MAX_PAGES,
+  FUSE_MIN_READ_BUFFER,
+  FUSE_ROOT_ID,
+  OPCODE_SLOTS,
+  opcodeName,
+  Size,
+} from '../protocol/kernel.js';
 import {
   type BackendSpec,
   type Fact,
@@ -12,6 +19,7 @@ import {
   type Transport,
   type TransportOptions,
 } from '../transport.js';
+import type { RingQueue } from './devfuse-ring.js';
 import type { InitReport } from './devfuse-server.js';
 import {
   Counter,
@@ -30,6 +38,12 @@ import type { FromWorker, ToWorker, WorkerData } from './devfuse-worker.js';
  * read(2)/write(2) loop on the same descriptor (the kernel hands each request to one reader).
  * The session ends when the kernel ends the connection (umount from anywhere: read(2) fails with
  * ENODEV); the exit summary on stderr counts requests and errors per opcode.
+ *
+ * `devfuse-uring` adds FUSE over io_uring (Linux 6.14+): INIT offers FUSE_OVER_IO_URING, and one
+ * more thread per possible CPU serves that CPU's queue of ring entries (the kernel queues each
+ * request on the queue of the CPU it was issued on, and uses the ring only once every queue has
+ * registered). The /dev/fuse threads serve INIT, FORGET and INTERRUPT (which never use the ring),
+ * and everything when the kernel refuses the ring; which one served is a fact of the mount.
  */
 
 const PAGE = 4096;
@@ -41,6 +55,10 @@ const DRAIN_MS = 1000;
 /** How long stopped threads get to notice the stop flag before the daemon gives up on them. */
 const STOP_MS = 3000;
 const NOTIFY_RETRIEVE = 5;
+/** Ring entries per io_uring queue: requests one queue holds at once (libfuse's default is 8). */
+const RING_DEPTH = 8;
+/** How long INIT's thread and the ring threads get to register, before the mount is reported. */
+const RING_TIMEOUT_MS = 5000;
 /**
  * Backends whose ids and handles mean the same in every instance, so each thread can answer any
  * request from its own instance. Any other backend served by several threads shares its lookups
@@ -75,6 +93,7 @@ function checkOptions(options: TransportOptions): void {
   for (const [name, value] of [
     ['entry timeout', options.entryTimeout],
     ['attr timeout', options.attrTimeout],
+    ['negative timeout', options.negativeTimeout],
   ] as const) {
     if (!Number.isFinite(value) || value < 0)
       throw new FatalError(`devfuse: ${name} must be >= 0 (got ${value})`);
@@ -98,6 +117,7 @@ export function summarizeCounters(counters: Float64Array): string {
     `passthroughFallbacks=${counters[Counter.PASSTHROUGH_FALLBACKS]}`,
     `staleReplies=${counters[Counter.STALE_REPLIES]}`,
     `backendBugs=${counters[Counter.BACKEND_BUGS]}`,
+    `ringRequests=${counters[Counter.RING_REQUESTS]}`,
   ];
   return `${total} requests: ${parts.join(', ')}; ${extra.join(', ')}`;
 }
@@ -132,13 +152,25 @@ interface Pool {
   allExited: Promise<void>;
   /** INIT as the worker that answered it reported it. */
   init: Promise<InitReport>;
+  /** Per ring queue: null once registered, or why the kernel did not take it. */
+  rings: Promise<(string | null)[]>;
+}
+
+/** CPUs the kernel may ever run on (/sys/devices/system/cpu/possible): one io_uring queue each. */
+function possibleCpus(): number {
+  const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+  let highest = 0;
+  for (const range of text.split(',')) highest = Math.max(highest, Number(range.split('-').at(-1)));
+  if (!Number.isInteger(highest) || highest < 0) throw new FatalError(`cannot parse possible CPUs '${text}'`);
+  return highest + 1;
 }
 
 /** Starts the workers and waits until each has built its backend. */
 async function startWorkers(
   spec: BackendSpec,
-  data: Omit<WorkerData, 'worker' | 'spec'>,
+  data: Omit<WorkerData, 'worker' | 'spec' | 'ring'>,
   threads: number,
+  queues: RingQueue[],
 ): Promise<Pool> {
   const url = new URL('./devfuse-worker.js', import.meta.url);
   const workers: Worker[] = [];
@@ -148,10 +180,22 @@ async function startWorkers(
   });
   const ready: Promise<void>[] = [];
   const exits: Promise<void>[] = [];
-  for (let worker = 0; worker < threads; worker++) {
-    const workerData: WorkerData = { ...data, spec, worker };
+  const rings: Promise<string | null>[] = [];
+  for (let worker = 0; worker < threads + queues.length; worker++) {
+    const ring = worker >= threads ? queues[worker - threads]! : null;
+    const workerData: WorkerData = { ...data, spec, worker, ring };
     const thread = new Worker(url, { workerData, stdout: false, stderr: false });
     workers.push(thread);
+    if (ring) {
+      rings.push(
+        new Promise((resolve) => {
+          thread.on('message', (message: FromWorker) => {
+            if (message.type === 'ring') resolve(message.registered ? null : message.message);
+          });
+          thread.once('exit', () => resolve('the ring thread ended before it registered'));
+        }),
+      );
+    }
     let failure: Error | null = null;
     ready.push(
       new Promise<void>((resolve, reject) => {
@@ -181,6 +225,7 @@ async function startWorkers(
     exited: Promise.all(exits).then(() => undefined),
     allExited: Promise.allSettled(exits).then(() => undefined),
     init,
+    rings: Promise.all(rings),
   };
   pool.exited.catch(() => {});
   try {
@@ -205,184 +250,210 @@ async function stopWorkers(pool: Pool): Promise<void> {
   await Promise.all(pool.workers.map((worker) => worker.terminate()));
 }
 
-export const devfuseTransport: Transport = {
-  name: 'devfuse',
-  needsRootWhileServing: null,
+export const devfuseTransport: Transport = devfuse('devfuse', false);
+export const devfuseUringTransport: Transport = devfuse('devfuse-uring', true);
 
-  async serve(
-    spec: BackendSpec,
-    mountpoint: string,
-    options: TransportOptions,
-    unmountLater: () => Promise<void> = () => unmount(mountpoint),
-  ): Promise<ServedMount> {
-    checkOptions(options);
-    const threads = options.threads;
-    const buffers: SharedBuffers = createSharedBuffers(threads);
-    const negotiated = new Int32Array(buffers.negotiated);
-    let fd: number;
-    try {
-      fd = openSync('/dev/fuse', 'r+');
-    } catch (error) {
-      throw new FatalError(`cannot open /dev/fuse: ${(error as Error).message} (modprobe fuse?)`);
-    }
-    const bufferSize = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + PAGE);
-    const sharedState = threads > 1 && !INSTANCE_FREE_BACKENDS.has(spec.kind);
-    let pool: Pool;
-    try {
-      pool = await startWorkers(
-        spec,
-        {
-          fd,
-          options,
-          buffers,
-          bufferSize,
-          maxWrite: MAX_WRITE,
-          sharedState: sharedState ? createSharedStateBuffers() : null,
-        },
-        threads,
-      );
-    } catch (error) {
-      closeSync(fd);
-      throw error;
-    }
+function devfuse(name: string, ioUring: boolean): Transport {
+  return {
+    name,
+    needsRootWhileServing: null,
+    serve: (spec, mountpoint, options, unmountLater) =>
+      serve(name, ioUring, spec, mountpoint, options, unmountLater ?? (() => unmount(mountpoint))),
+  };
+}
 
-    const data = devfuseMountData(fd, options);
-    const flags = MountFlags.MS_RDONLY | MountFlags.MS_NOSUID | MountFlags.MS_NODEV;
-    try {
-      syscalls.mount(options.fsname, mountpoint, 'fuse.fusebench', flags, data);
-    } catch (error) {
-      await stopWorkers(pool);
-      closeSync(fd);
-      throw new FatalError(`devfuse could not mount ${mountpoint}: ${(error as Error).message}`);
-    }
-    for (const worker of pool.workers) worker.postMessage({ type: 'start' } satisfies ToWorker);
-
-    let finished = false;
-    let fdClosed = false;
-    const closeFd = () => {
-      if (fdClosed) return;
-      fdClosed = true;
-      closeSync(fd);
-    };
-    const summarize = () => {
-      writeSync(2, `fusebench: devfuse: ${summarizeCounters(sumCounters(buffers, threads))}\n`);
-    };
-    let settle: (error?: Error) => void = () => {};
-    const closed = new Promise<void>((resolve, reject) => {
-      settle = (error) => {
-        if (finished) return;
-        finished = true;
-        summarize();
-        if (error) reject(error);
-        else resolve();
-      };
-    });
-    closed.catch(() => {});
-    /**
-     * Makes every serving thread return: sets the stop flag and wakes each blocked read(2) until
-     * all threads have exited (or STOP_MS passed). Needed when the connection outlives the mount
-     * (lazily detached with files still open) or a thread failed and the rest must not linger.
-     */
-    const stopServing = async (): Promise<boolean> => {
-      Atomics.store(negotiated, Negotiated.STOP, 1);
-      const exited = pool.allExited.then(() => true);
-      for (let waited = 0; waited < STOP_MS; waited += 100) {
-        for (let worker = 0; worker < threads; worker++) wakeReader(fd);
-        if (await Promise.race([exited, sleep(100).then(() => false)])) return true;
-      }
-      return false;
-    };
-    pool.exited.then(
-      () => {
-        closeFd();
-        settle();
+async function serve(
+  name: string,
+  ioUring: boolean,
+  spec: BackendSpec,
+  mountpoint: string,
+  options: TransportOptions,
+  unmountLater: () => Promise<void>,
+): Promise<ServedMount> {
+  checkOptions(options);
+  const threads = options.threads;
+  const payloadBytes = Math.max(MAX_WRITE, FUSE_MAX_MAX_PAGES * PAGE);
+  const queues: RingQueue[] = ioUring
+    ? Array.from({ length: possibleCpus() }, (_, qid) => ({ qid, depth: RING_DEPTH, payloadBytes }))
+    : [];
+  const buffers: SharedBuffers = createSharedBuffers(threads + queues.length);
+  const negotiated = new Int32Array(buffers.negotiated);
+  let fd: number;
+  try {
+    fd = openSync('/dev/fuse', 'r+');
+  } catch (error) {
+    throw new FatalError(`cannot open /dev/fuse: ${(error as Error).message} (modprobe fuse?)`);
+  }
+  const bufferSize = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + PAGE);
+  const sharedState = threads > 1 && !INSTANCE_FREE_BACKENDS.has(spec.kind);
+  let pool: Pool;
+  try {
+    pool = await startWorkers(
+      spec,
+      {
+        fd,
+        options,
+        buffers,
+        bufferSize,
+        maxWrite: MAX_WRITE,
+        ioUring,
+        sharedState: sharedState ? createSharedStateBuffers() : null,
       },
-      async (error: unknown) => {
-        // A serving thread died: the mount must not hang on requests nobody reads.
-        await unmount(mountpoint);
-        if (!(await Promise.race([pool.allExited.then(() => true), sleep(DRAIN_MS).then(() => false)]))) {
-          await stopServing();
-        }
-        settle(
-          new FatalError(`devfuse worker failed: ${error instanceof Error ? error.message : String(error)}`),
-        );
-      },
-    );
-
-    const entryOf = () => findMount(mountpoint);
-    const timeout = sleep(INIT_TIMEOUT_MS).then(
-      (): InitReport => ({
-        ok: false,
-        message: `no INIT from the kernel within ${INIT_TIMEOUT_MS / 1000} s`,
-      }),
-    );
-    const init = await Promise.race([pool.init, timeout]);
-    const entry = entryOf();
-    const passthroughMissing =
-      init.ok && options.kernelPassthrough && init.facts.passthrough !== true
-        ? `the kernel did not accept FUSE_PASSTHROUGH (needs Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH; offered: ${init.facts.initFlagsOffered})`
-        : null;
-    if (!init.ok || passthroughMissing || !entry) {
-      await unmount(mountpoint);
-      await Promise.race([closed.catch(() => {}), sleep(DRAIN_MS)]);
-      const reason = !init.ok ? init.message : (passthroughMissing ?? 'mountinfo does not show the mount');
-      throw new FatalError(`devfuse could not serve ${mountpoint}: ${reason}`);
-    }
-
-    const facts: Record<string, Fact> = {
-      transport: 'devfuse',
       threads,
-      sharedState: sharedState
-        ? 'node table and handle table shared by the threads'
-        : 'none (one instance per thread)',
-      mountData: data.replace(/^fd=\d+,/, ''),
-      mountFlags: 'ro,nosuid,nodev',
-      mountOptions: entry.options,
-      superOptions: entry.superOptions,
-      ...init.facts,
-      readBufferBytes: bufferSize,
-      timeResolution: 'ns',
-      inoBits: 64,
-      keepCache: options.directIo
-        ? 'none (FOPEN_DIRECT_IO)'
-        : options.kernelCache || options.autoCache
-          ? `FOPEN_KEEP_CACHE per open${options.autoCache ? ' with FUSE_AUTO_INVAL_DATA' : ''}`
-          : 'none',
-      dirCache: options.kernelCache ? 'FOPEN_CACHE_DIR|FOPEN_KEEP_CACHE' : 'none',
-      entryTimeoutSent: options.entryTimeout,
-      attrTimeoutSent: options.attrTimeout,
-      negativeEntries: 'not cached (ENOENT replies)',
-      kernelPassthrough: options.kernelPassthrough,
-    };
+      queues,
+    );
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
 
-    return {
-      facts,
-      closed,
-      async close() {
-        if (!finished && findMount(mountpoint)?.device === entry.device) await unmountLater();
-        // A lazily detached mount lives while files on it are open; the daemon stops waiting after
-        // DRAIN_MS and its exit then ends the connection (clients see ENOTCONN).
-        const drained = await Promise.race([
-          closed.then(
-            () => true,
-            () => true,
-          ),
-          sleep(DRAIN_MS).then(() => false),
-        ]);
-        if (!drained) {
-          // Files on the lazily detached mount are still open. Stop the threads (each returns after
-          // the request that wakes it); the process then exits, which ends the connection.
-          writeSync(2, 'fusebench: devfuse: connection still in use after unmount; ending it\n');
-          if (!(await stopServing())) {
-            writeSync(
-              2,
-              'fusebench: devfuse: serving threads did not stop; the process cannot exit cleanly\n',
-            );
-            settle();
-          }
-        }
-        await closed;
-      },
+  const data = devfuseMountData(fd, options);
+  const flags = MountFlags.MS_RDONLY | MountFlags.MS_NOSUID | MountFlags.MS_NODEV;
+  try {
+    syscalls.mount(options.fsname, mountpoint, 'fuse.fusebench', flags, data);
+  } catch (error) {
+    await stopWorkers(pool);
+    closeSync(fd);
+    throw new FatalError(`devfuse could not mount ${mountpoint}: ${(error as Error).message}`);
+  }
+  for (const worker of pool.workers) worker.postMessage({ type: 'start' } satisfies ToWorker);
+
+  let finished = false;
+  let fdClosed = false;
+  const closeFd = () => {
+    if (fdClosed) return;
+    fdClosed = true;
+    closeSync(fd);
+  };
+  const summarize = () => {
+    writeSync(2, `fusebench: ${name}: ${summarizeCounters(sumCounters(buffers, threads + queues.length))}\n`);
+  };
+  let settle: (error?: Error) => void = () => {};
+  const closed = new Promise<void>((resolve, reject) => {
+    settle = (error) => {
+      if (finished) return;
+      finished = true;
+      summarize();
+      if (error) reject(error);
+      else resolve();
     };
-  },
-};
+  });
+  closed.catch(() => {});
+  /**
+   * Makes every serving thread return: sets the stop flag and wakes each blocked read(2) until
+   * all threads have exited (or STOP_MS passed). Needed when the connection outlives the mount
+   * (lazily detached with files still open) or a thread failed and the rest must not linger.
+   */
+  const stopServing = async (): Promise<boolean> => {
+    Atomics.store(negotiated, Negotiated.STOP, 1);
+    const exited = pool.allExited.then(() => true);
+    for (let waited = 0; waited < STOP_MS; waited += 100) {
+      for (let worker = 0; worker < threads; worker++) wakeReader(fd);
+      if (await Promise.race([exited, sleep(100).then(() => false)])) return true;
+    }
+    return false;
+  };
+  pool.exited.then(
+    () => {
+      closeFd();
+      settle();
+    },
+    async (error: unknown) => {
+      // A serving thread died: the mount must not hang on requests nobody reads.
+      await unmount(mountpoint);
+      if (!(await Promise.race([pool.allExited.then(() => true), sleep(DRAIN_MS).then(() => false)]))) {
+        await stopServing();
+      }
+      settle(
+        new FatalError(`devfuse worker failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    },
+  );
+
+  const entryOf = () => findMount(mountpoint);
+  const timeout = sleep(INIT_TIMEOUT_MS).then(
+    (): InitReport => ({
+      ok: false,
+      message: `no INIT from the kernel within ${INIT_TIMEOUT_MS / 1000} s`,
+    }),
+  );
+  const init = await Promise.race([pool.init, timeout]);
+  const entry = entryOf();
+  const passthroughMissing =
+    init.ok && options.kernelPassthrough && init.facts.passthrough !== true
+      ? `the kernel did not accept FUSE_PASSTHROUGH (needs Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH; offered: ${init.facts.initFlagsOffered})`
+      : null;
+  if (!init.ok || passthroughMissing || !entry) {
+    await unmount(mountpoint);
+    await Promise.race([closed.catch(() => {}), sleep(DRAIN_MS)]);
+    const reason = !init.ok ? init.message : (passthroughMissing ?? 'mountinfo does not show the mount');
+    throw new FatalError(`devfuse could not serve ${mountpoint}: ${reason}`);
+  }
+
+  const ringRefusals = ioUring
+    ? await Promise.race([pool.rings, sleep(RING_TIMEOUT_MS).then(() => ['no ring registration within 5 s'])])
+    : [];
+  const ringRefusal = ringRefusals.find((reason) => reason !== null) ?? null;
+  const facts: Record<string, Fact> = {
+    transport: name,
+    threads,
+    sharedState: sharedState
+      ? 'node table and handle table shared by the threads'
+      : 'none (one instance per thread)',
+    mountData: data.replace(/^fd=\d+,/, ''),
+    mountFlags: 'ro,nosuid,nodev',
+    mountOptions: entry.options,
+    superOptions: entry.superOptions,
+    ...init.facts,
+    readBufferBytes: bufferSize,
+    timeResolution: 'ns',
+    inoBits: 64,
+    keepCache: options.directIo
+      ? 'none (FOPEN_DIRECT_IO)'
+      : options.kernelCache || options.autoCache
+        ? `FOPEN_KEEP_CACHE per open${options.autoCache ? ' with FUSE_AUTO_INVAL_DATA' : ''}`
+        : 'none',
+    dirCache: options.kernelCache ? 'FOPEN_CACHE_DIR|FOPEN_KEEP_CACHE' : 'none',
+    entryTimeoutSent: options.entryTimeout,
+    attrTimeoutSent: options.attrTimeout,
+    negativeTimeoutSent: options.negativeTimeout,
+    negativeEntries:
+      options.negativeTimeout > 0
+        ? 'negative entries (node id 0) with the negative timeout'
+        : 'not cached (ENOENT replies)',
+    kernelPassthrough: options.kernelPassthrough,
+    requestChannel: !ioUring
+      ? 'read/write on /dev/fuse'
+      : ringRefusal === null
+        ? `io_uring: ${queues.length} queues x ${RING_DEPTH} entries of ${payloadBytes} bytes (FORGET, INTERRUPT by read on /dev/fuse)`
+        : 'read/write on /dev/fuse (io_uring refused)',
+    ...(ringRefusal === null ? {} : { ioUringRefused: ringRefusal }),
+  };
+
+  return {
+    facts,
+    closed,
+    async close() {
+      if (!finished && findMount(mountpoint)?.device === entry.device) await unmountLater();
+      // A lazily detached mount lives while files on it are open; the daemon stops waiting after
+      // DRAIN_MS and its exit then ends the connection (clients see ENOTCONN).
+      const drained = await Promise.race([
+        closed.then(
+          () => true,
+          () => true,
+        ),
+        sleep(DRAIN_MS).then(() => false),
+      ]);
+      if (!drained) {
+        // Files on the lazily detached mount are still open. Stop the threads (each returns after
+        // the request that wakes it); the process then exits, which ends the connection.
+        writeSync(2, 'fusebench: devfuse: connection still in use after unmount; ending it\n');
+        if (!(await stopServing())) {
+          writeSync(2, 'fusebench: devfuse: serving threads did not stop; the process cannot exit cleanly\n');
+          settle();
+        }
+      }
+      await closed;
+    },
+  };
+}

@@ -133,7 +133,7 @@ export function fuseNativeOptions(options: TransportOptions): string[] {
     'allow_other',
     `entry_timeout=${String(options.entryTimeout)}`,
     `attr_timeout=${String(options.attrTimeout)}`,
-    'negative_timeout=0',
+    `negative_timeout=${String(options.negativeTimeout)}`,
   ];
   if (options.kernelCache) list.push('kernel_cache');
   if (options.autoCache) list.push('auto_cache');

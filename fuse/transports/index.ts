@@ -1,15 +1,27 @@
 import { UsageError } from '../../lib/errors.js';
 import type { Transport } from '../transport.js';
-import { devfuseTransport } from './devfuse.js';
-import { fuseNativeTransport } from './fuse-native.js';
 
-/** Every transport a FUSE setup can name, by the name `--transport` takes. */
-const transports: readonly Transport[] = [fuseNativeTransport, devfuseTransport];
+/**
+ * Every transport a FUSE setup can name, by the name `--transport` takes. Each is loaded only when
+ * a daemon serves with it: fuse-native's module loads libfuse, which a devfuse daemon's cold start
+ * has no use for.
+ */
+const transports: readonly { name: string; load(): Promise<Transport> }[] = [
+  { name: 'fuse-native', load: async () => (await import('./fuse-native.js')).fuseNativeTransport },
+  { name: 'devfuse', load: async () => (await import('./devfuse.js')).devfuseTransport },
+  { name: 'devfuse-uring', load: async () => (await import('./devfuse.js')).devfuseUringTransport },
+];
 
 export const transportNames = (): string[] => transports.map((transport) => transport.name);
 
-export function transportNamed(name: string): Transport {
-  const transport = transports.find((candidate) => candidate.name === name);
-  if (!transport) throw new UsageError(`unknown transport '${name}' (known: ${transportNames().join(', ')})`);
-  return transport;
+/** `name` when a transport has it; a usage error naming the known ones otherwise. */
+export function checkTransportName(name: string): string {
+  if (!transportNames().includes(name))
+    throw new UsageError(`unknown transport '${name}' (known: ${transportNames().join(', ')})`);
+  return name;
+}
+
+export async function loadTransport(name: string): Promise<Transport> {
+  const transport = transports.find((candidate) => candidate.name === checkTransportName(name))!;
+  return transport.load();
 }

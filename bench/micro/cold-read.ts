@@ -1,0 +1,296 @@
+/**
+ * Cold reads through each daemon (a script, not a test): kernel EROFS, erofsfuse (when installed),
+ * devfuse and fuse-native on one image (uncompressed, then lz4). Before every sample `sync` and
+ * drop_caches=3 empty page, dentry and inode caches, so the image is read from the disk again.
+ * Two ways, each its own table:
+ *   fresh daemon    the setup is remounted before every sample (a new daemon: its own caches are
+ *                   empty and its code not yet optimized, as right after a container start; the
+ *                   start itself is not timed);
+ *   running daemon  the daemons stay mounted (the steady state); every sample reads other random
+ *                   offsets, so no daemon's own cache serves what an earlier sample read.
+ * Setups run interleaved (a fresh shuffled order for every kind in every round). The C loop (build/Release/fusebench-roundtrip) reads:
+ *   seq-1m      the big files through with 1 MiB read(2)s: MiB/s;
+ *   rand-4k     4 KiB preads at random page offsets of the big files: µs per read.
+ * Medians over rounds, with the ratio to erofsfuse's median. Then, on its own line, the daemon
+ * cold start: from exec to the mount answering its first stat, with the page cache dropped first
+ * (process start, module load, the image's superblock and root), median of a few starts.
+ *
+ * Run: npm run bench:cold [-- --files N --mib N --reads N --rounds N --compression none,lz4
+ *   --daemons fresh,running --setups a,b --threads N]
+ */
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
+import { SeededRandom } from '../../lib/random.js';
+import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string', default: '3' },
+    mib: { type: 'string', default: '24' },
+    reads: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '3' },
+    starts: { type: 'string', default: '3' },
+    compression: { type: 'string', default: 'none,lz4' },
+    daemons: { type: 'string', default: 'fresh,running' },
+    setups: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+  },
+});
+const FILES = Number(values.files);
+const MIB = Number(values.mib);
+const READS = Number(values.reads);
+const ROUNDS = Number(values.rounds);
+const STARTS = Number(values.starts);
+for (const [flag, value] of [
+  ['--files', FILES],
+  ['--mib', MIB],
+  ['--reads', READS],
+  ['--rounds', ROUNDS],
+  ['--starts', STARTS],
+] as const) {
+  if (!Number.isInteger(value) || value < 1) {
+    process.stderr.write(`cold-read: ${flag} must be a positive integer\n`);
+    process.exit(2);
+  }
+}
+const compressions = values.compression!.split(',');
+for (const compression of compressions) {
+  if (!['none', 'lz4'].includes(compression)) {
+    process.stderr.write(`cold-read: --compression takes none and lz4 (got '${compression}')\n`);
+    process.exit(2);
+  }
+}
+const daemonModes = values.daemons!.split(',');
+for (const mode of daemonModes) {
+  if (!['fresh', 'running'].includes(mode)) {
+    process.stderr.write(`cold-read: --daemons takes fresh and running (got '${mode}')\n`);
+    process.exit(2);
+  }
+}
+const DRIVER = projectPath('build/Release/fusebench-roundtrip');
+const kinds = ['read-seq-1m', 'read-random-4k'] as const;
+type Kind = (typeof kinds)[number];
+
+const work = mkdtempSync(join(tmpdir(), 'fusebench-cold-'));
+const tree = join(work, 'tree');
+const threads = ['--threads', values.threads!];
+
+interface SetupDefinition {
+  name: string;
+  unavailable(): string | null;
+  mount(image: string, mountpoint: string): Promise<MountedSetup>;
+}
+
+const definitions: SetupDefinition[] = [
+  {
+    name: 'kernel-erofs',
+    unavailable: () => null,
+    async mount(image, mountpoint) {
+      mountErofs(image, mountpoint);
+      return {
+        name: 'kernel-erofs',
+        mountpoint,
+        facts: {},
+        stop: async () => void (await unmount(mountpoint)),
+      };
+    },
+  },
+  {
+    name: 'erofsfuse',
+    unavailable: () => (erofsfuseBinary() ? null : 'erofsfuse is not installed'),
+    mount: (image, mountpoint) =>
+      mountPeer('erofsfuse', erofsfuseBinary()!, ['-f', image, mountpoint], mountpoint),
+  },
+  {
+    name: 'devfuse',
+    unavailable: () => null,
+    mount: (image, mountpoint) =>
+      mountFusebench('devfuse', image, mountpoint, ['--transport', 'devfuse', ...threads], work),
+  },
+  {
+    name: 'fuse-native',
+    unavailable: () => null,
+    mount: (image, mountpoint) =>
+      mountFusebench('fuse-native', image, mountpoint, ['--transport', 'fuse-native'], work),
+  },
+];
+
+/** Compressible, text-like bytes (lz4 shrinks them to roughly half), from a seeded generator. */
+function textLike(bytes: number, random: SeededRandom): Buffer {
+  const words = Array.from({ length: 512 }, () =>
+    Buffer.from(
+      `${Array.from({ length: 3 + random.int(0, 7) }, () => String.fromCharCode(97 + random.int(0, 25))).join('')} `,
+    ),
+  );
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  while (at < bytes) at += words[random.int(0, words.length - 1)]!.copy(out, at);
+  return out;
+}
+
+async function makeImages(): Promise<Map<string, string>> {
+  mkdirSync(tree, { recursive: true });
+  const random = new SeededRandom('cold-read');
+  for (let file = 0; file < FILES; file++)
+    writeFileSync(join(tree, `big${file}`), textLike(MIB << 20, random));
+  const images = new Map<string, string>();
+  for (const compression of compressions) {
+    const image = join(work, `${compression}.erofs`);
+    const args = compression === 'none' ? [] : [`-z${compression}`];
+    await execa('mkfs.erofs', ['--quiet', '-T1700000000', ...args, image, tree]);
+    images.set(compression, image);
+  }
+  // The tree is no longer needed: its dirty pages must not be what a drop_caches writes back.
+  rmSync(tree, { recursive: true, force: true });
+  execSync('sync');
+  return images;
+}
+
+function dropCaches(): void {
+  execSync('sync');
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+let samplesTaken = 0;
+
+async function driveCold(kind: Kind, mountpoint: string): Promise<number> {
+  dropCaches();
+  const seed = String(samplesTaken++);
+  const result = await execa(DRIVER, [kind, mountpoint, String(FILES), String(READS), seed], {
+    reject: false,
+  });
+  if (result.exitCode !== 0) throw new Error(`${kind} on ${mountpoint}: ${String(result.stderr).trim()}`);
+  return Number(String(result.stdout).trim());
+}
+
+function median(list: number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+  );
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ');
+  return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(format)].join(
+    '\n',
+  );
+}
+
+/** Milliseconds from exec to the first stat answered through the new mount, caches dropped first. */
+async function coldStart(definition: SetupDefinition, image: string, mountpoint: string): Promise<number> {
+  dropCaches();
+  const started = process.hrtime.bigint();
+  const setup = await definition.mount(image, mountpoint);
+  try {
+    statSync(join(mountpoint, 'big0'));
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  } finally {
+    await setup.stop();
+  }
+}
+
+const mounted: MountedSetup[] = [];
+try {
+  const images = await makeImages();
+  const selected = values.setups?.split(',');
+  const available = definitions.filter((definition) => {
+    if (selected && !selected.includes(definition.name)) return false;
+    const reason = definition.unavailable();
+    if (reason) process.stderr.write(`cold-read: skipping ${definition.name}: ${reason}\n`);
+    return reason === null;
+  });
+  const random = new SeededRandom('cold-read-order');
+  const output: string[] = [];
+  for (const [compression, image] of images) {
+    for (const mode of daemonModes) {
+      for (const definition of available) {
+        const mountpoint = join(work, `mnt-${compression}-${mode}-${definition.name}`);
+        mkdirSync(mountpoint);
+        mounted.push(await definition.mount(image, mountpoint));
+      }
+      const samples = new Map<string, number[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const kind of kinds) {
+          for (const index of random.shuffled(mounted.map((_, index) => index))) {
+            if (mode === 'fresh') {
+              const old = mounted[index]!;
+              await old.stop();
+              const definition = available.find((candidate) => candidate.name === old.name)!;
+              mounted[index] = await definition.mount(image, old.mountpoint);
+            }
+            const setup = mounted[index]!;
+            const key = `${setup.name}/${kind}`;
+            samples.set(key, [...(samples.get(key) ?? []), await driveCold(kind, setup.mountpoint)]);
+          }
+        }
+        process.stderr.write(`cold-read: ${compression}, ${mode} daemon: round ${round + 1}/${ROUNDS}\n`);
+      }
+      const reference = mounted.some((setup) => setup.name === 'erofsfuse') ? 'erofsfuse' : null;
+      const cell = (
+        setup: MountedSetup,
+        kind: Kind,
+        convert: (ns: number) => number,
+        lowerIsBetter: boolean,
+      ) => {
+        const value = convert(median(samples.get(`${setup.name}/${kind}`)!));
+        if (!reference || setup.name === reference) return value.toFixed(1);
+        const base = convert(median(samples.get(`${reference}/${kind}`)!));
+        // The ratio is always "time through this daemon / time through erofsfuse".
+        const ratio = lowerIsBetter ? value / base : base / value;
+        return `${value.toFixed(1)} (${ratio.toFixed(2)}x)`;
+      };
+      const toMibPerSecond = (nsPerMib: number) => 1e9 / nsPerMib;
+      const toMicroseconds = (ns: number) => ns / 1000;
+      output.push(
+        `image: ${compression === 'none' ? 'uncompressed' : compression}, ${FILES} files x ${MIB} MiB; ${mode} daemon; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
+        table(
+          ['cold read', ...mounted.map((setup) => setup.name)],
+          [
+            [
+              'seq 1 MiB, MiB/s',
+              ...mounted.map((setup) => cell(setup, 'read-seq-1m', toMibPerSecond, false)),
+            ],
+            [
+              `random 4 KiB (${READS}), µs`,
+              ...mounted.map((setup) => cell(setup, 'read-random-4k', toMicroseconds, true)),
+            ],
+          ],
+        ),
+      );
+      for (const setup of mounted.splice(0).reverse()) {
+        const said = await setup.stop();
+        const summary = said?.split('\n').find((line) => /requests:/.test(line));
+        if (summary) output.push(`${setup.name}: ${summary.replace(/^fusebench: /, '')}`);
+      }
+    }
+  }
+  const image = images.values().next().value!;
+  const starts: string[] = [];
+  for (const definition of available.filter((candidate) => candidate.name !== 'kernel-erofs')) {
+    const mountpoint = join(work, `mnt-start-${definition.name}`);
+    mkdirSync(mountpoint);
+    const times: number[] = [];
+    for (let start = 0; start < STARTS; start++) times.push(await coldStart(definition, image, mountpoint));
+    starts.push(`${definition.name} ${median(times).toFixed(0)} ms`);
+  }
+  output.push(
+    `daemon cold start (exec to first stat answered, caches dropped, median of ${STARTS}): ${starts.join(', ')}`,
+  );
+  output.push(`load at the end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  process.stdout.write(`${output.join('\n')}\n`);
+} finally {
+  for (const setup of mounted.reverse()) await setup.stop().catch(() => undefined);
+  if (mounted.every((setup) => !findMount(setup.mountpoint)) && existsSync(work))
+    rmSync(work, { recursive: true, force: true });
+}

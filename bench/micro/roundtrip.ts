@@ -1,0 +1,219 @@
+/**
+ * What one FUSE request costs through each daemon (a script, not a test): kernel EROFS, erofsfuse
+ * (when installed), devfuse, devfuse over io_uring and fuse-native, all mounted at once on one
+ * image and driven interleaved (a fresh shuffled setup order for every kind in every round) by a
+ * C loop (build/Release/fusebench-roundtrip) that prints the mean ns per operation. Per operation:
+ *   getxattr        one GETXATTR (FUSE caches no xattrs);
+ *   open+close      OPEN + RELEASE (names and attributes cached; FLUSH once, until ENOSYS);
+ *   stat            one LOOKUP: each file stat'ed once right after the dentry cache was dropped,
+ *                   which stands for entry and attr timeouts 0 (erofsfuse's are fixed at infinity);
+ *   stat-missing    the same missing name, again and again (cached as a negative entry, or not);
+ *   read-4k         one READ of 4 KiB at a random offset, O_DIRECT (the kernel's file-backed EROFS
+ *                   takes no O_DIRECT: shown as -).
+ * Daemons keep their defaults (a day of entry/attr/negative timeouts where they take them).
+ * Medians over rounds, and each daemon's ratio to erofsfuse's median.
+ *
+ * Run: npm run bench:roundtrip [-- --files N --count N --rounds N --setups a,b]
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
+import { SeededRandom } from '../../lib/random.js';
+import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string', default: '400' },
+    count: { type: 'string', default: '4000' },
+    rounds: { type: 'string', default: '5' },
+    setups: { type: 'string' },
+  },
+});
+const FILES = Number(values.files);
+const COUNT = Number(values.count);
+const ROUNDS = Number(values.rounds);
+for (const [flag, value] of [
+  ['--files', FILES],
+  ['--count', COUNT],
+  ['--rounds', ROUNDS],
+] as const) {
+  if (!Number.isInteger(value) || value < 1) {
+    process.stderr.write(`roundtrip: ${flag} must be a positive integer\n`);
+    process.exit(2);
+  }
+}
+const BIG_BYTES = 64 * 1024 * 1024;
+const DRIVER = projectPath('build/Release/fusebench-roundtrip');
+
+const kinds = ['getxattr', 'open-close', 'stat', 'stat-missing', 'read-direct-4k'] as const;
+type Kind = (typeof kinds)[number];
+const labels: Record<Kind, string> = {
+  getxattr: 'getxattr',
+  'open-close': 'open+close',
+  stat: 'stat (LOOKUP)',
+  'stat-missing': 'stat of a missing name',
+  'read-direct-4k': 'uncached 4 KiB read',
+};
+
+interface SetupDefinition {
+  name: string;
+  /** Why it cannot run here, or null. */
+  unavailable(): string | null;
+  mount(mountpoint: string): Promise<MountedSetup>;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'fusebench-roundtrip-'));
+const tree = join(work, 'tree');
+const image = join(work, 'tree.erofs');
+
+const definitions: SetupDefinition[] = [
+  {
+    name: 'kernel-erofs',
+    unavailable: () => null,
+    async mount(mountpoint) {
+      mountErofs(image, mountpoint);
+      return {
+        name: 'kernel-erofs',
+        mountpoint,
+        facts: {},
+        stop: async () => void (await unmount(mountpoint)),
+      };
+    },
+  },
+  {
+    name: 'erofsfuse',
+    unavailable: () => (erofsfuseBinary() ? null : 'erofsfuse is not installed'),
+    mount: (mountpoint) => mountPeer('erofsfuse', erofsfuseBinary()!, ['-f', image, mountpoint], mountpoint),
+  },
+  {
+    name: 'devfuse',
+    unavailable: () => null,
+    mount: (mountpoint) => mountFusebench('devfuse', image, mountpoint, ['--transport', 'devfuse'], work),
+  },
+  {
+    name: 'devfuse-uring',
+    unavailable: () => null,
+    mount: (mountpoint) =>
+      mountFusebench('devfuse-uring', image, mountpoint, ['--transport', 'devfuse-uring'], work, true),
+  },
+  {
+    name: 'fuse-native',
+    unavailable: () => null,
+    mount: (mountpoint) =>
+      mountFusebench('fuse-native', image, mountpoint, ['--transport', 'fuse-native'], work),
+  },
+];
+
+async function makeImage(): Promise<void> {
+  mkdirSync(join(tree, 'files'), { recursive: true });
+  for (let file = 0; file < FILES; file++) {
+    const path = join(tree, 'files', `f${file}`);
+    writeFileSync(path, randomBytes(4096));
+  }
+  await execa('setfattr', [
+    '-n',
+    'user.tag',
+    '-v',
+    'roundtrip',
+    ...Array.from({ length: FILES }, (_, file) => join(tree, 'files', `f${file}`)),
+  ]);
+  writeFileSync(join(tree, 'big'), randomBytes(BIG_BYTES));
+  await execa('mkfs.erofs', ['--quiet', '-T1700000000', image, tree]);
+}
+
+async function runDriver(kind: Kind, mountpoint: string, count: number) {
+  return execa(DRIVER, [kind, mountpoint, String(FILES), String(count)], { reject: false });
+}
+
+async function driveOnce(kind: Kind, mountpoint: string): Promise<number> {
+  // stat times first lookups; every other kind must not pay a LOOKUP for a dentry some setup's
+  // stat sample dropped, so each of them first looks every file up, untimed.
+  if (kind === 'stat') writeFileSync('/proc/sys/vm/drop_caches', '2');
+  else await runDriver('stat', mountpoint, FILES);
+  const result = await runDriver(kind, mountpoint, COUNT);
+  if (result.exitCode !== 0) throw new Error(`${kind} on ${mountpoint}: ${String(result.stderr).trim()}`);
+  return Number(String(result.stdout).trim());
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+  );
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ');
+  return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(format)].join(
+    '\n',
+  );
+}
+
+const mounted: MountedSetup[] = [];
+try {
+  await makeImage();
+  const selected = values.setups?.split(',');
+  for (const definition of definitions) {
+    if (selected && !selected.includes(definition.name)) continue;
+    const reason = definition.unavailable();
+    if (reason) {
+      process.stderr.write(`roundtrip: skipping ${definition.name}: ${reason}\n`);
+      continue;
+    }
+    const mountpoint = join(work, `mnt-${definition.name}`);
+    mkdirSync(mountpoint);
+    mounted.push(await definition.mount(mountpoint));
+  }
+  // Warm-up: page cache of the image, the daemons' own caches, JIT; not recorded.
+  for (const setup of mounted) for (const kind of kinds) await driveOnce(kind, setup.mountpoint);
+  const samples = new Map<string, number[]>();
+  const random = new SeededRandom('roundtrip');
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const kind of kinds) {
+      for (const setup of random.shuffled(mounted)) {
+        const key = `${setup.name}/${kind}`;
+        samples.set(key, [...(samples.get(key) ?? []), await driveOnce(kind, setup.mountpoint)]);
+      }
+    }
+    process.stderr.write(`roundtrip: round ${round + 1}/${ROUNDS}\n`);
+  }
+  const reference = mounted.some((setup) => setup.name === 'erofsfuse') ? 'erofsfuse' : null;
+  const header = ['µs per operation', ...mounted.map((setup) => setup.name)];
+  const rows = kinds.map((kind) => {
+    const base = reference ? median(samples.get(`${reference}/${kind}`)!) : null;
+    return [
+      labels[kind],
+      ...mounted.map((setup) => {
+        const value = median(samples.get(`${setup.name}/${kind}`)!);
+        if (Number.isNaN(value)) return '-';
+        const ratio = base && setup.name !== reference ? ` (${(value / base).toFixed(2)}x)` : '';
+        return `${(value / 1000).toFixed(2)}${ratio}`;
+      }),
+    ];
+  });
+  const load = readFileSync('/proc/loadavg', 'utf8').trim();
+  process.stdout.write(
+    `files=${FILES} ops per sample=${COUNT} rounds=${ROUNDS}; medians over rounds${reference ? ', (ratio to erofsfuse)' : ''}; load at the end: ${load}\n`,
+  );
+  process.stdout.write(`${table(header, rows)}\n`);
+  for (const setup of mounted) {
+    const channel = setup.facts.requestChannel;
+    if (channel) process.stdout.write(`${setup.name}: ${String(channel)}\n`);
+  }
+} finally {
+  for (const setup of mounted.reverse()) {
+    const said = await setup.stop().catch((error: Error) => error.message);
+    if (said) process.stderr.write(`${setup.name}: ${said.trim().split('\n').at(-1)}\n`);
+  }
+  if (mounted.every((setup) => !findMount(setup.mountpoint)) && existsSync(work))
+    rmSync(work, { recursive: true, force: true });
+}
