@@ -10,7 +10,8 @@ import { fusebench } from './helpers/cli.js';
 /**
  * `--dataset debian-minbase`: a real Debian root filesystem (debootstrap minbase of this
  * machine's release, from its apt mirror), built once into the default cache (FUSEBENCH_CACHE,
- * /var/cache/fusebench) so later runs reuse it: a cold build takes about 4-5 minutes here. One
+ * /var/cache/fusebench) so later runs reuse it: a cold build and this run took 94 s on the 2-core dev VM (4-5 minutes when
+ * it is loaded). One
  * workload runs on it through the kernel, our FUSE reader and the tree itself.
  */
 
