@@ -13,9 +13,9 @@ import {
   type SetupRecord,
 } from '../results/schema.js';
 import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup.js';
-import { type ExternalSetupSpec, externalSetupDefinition } from '../runners/external-setups.js';
-import { findSetup, floorDefinition } from '../runners/registry.js';
-import type { SetupContext, SetupDefinition } from '../runners/setup.js';
+import type { ExternalSetupSpec } from '../runners/external-setups.js';
+import { findRunSetup, floorDefinition } from '../runners/registry.js';
+import type { SetupContext } from '../runners/setup.js';
 import { findWorkload, type Workload } from '../workloads/catalog.js';
 import { captureEnvironment, fuseInitFacts } from './environment.js';
 import {
@@ -159,11 +159,10 @@ export async function runBenchmark(
     daemonCpus: options.daemonCpus,
   };
   try {
-    const definitions = (options.externalSetups ?? []).map(externalSetupDefinition);
     const active = await mountSetups(
       options.setups,
       options.setupsNamed,
-      definitions,
+      options.externalSetups ?? [],
       context,
       result,
       progress,
@@ -339,7 +338,7 @@ async function runStep(
 async function mountSetups(
   names: string[],
   named: boolean,
-  externals: readonly SetupDefinition[],
+  externals: readonly ExternalSetupSpec[],
   context: SetupContext,
   result: ResultFile,
   progress: Progress,
@@ -348,7 +347,7 @@ async function mountSetups(
   const active = new Map<string, ActiveSetup>();
   for (const name of names) {
     if (signal.aborted) throw new FatalError('interrupted');
-    const definition = externals.find((external) => external.name === name) ?? findSetup(name);
+    const definition = findRunSetup(name, externals);
     if (!definition) throw new FatalError(`unknown setup '${name}'`);
     const record: SetupRecord = {
       name,

@@ -41,7 +41,8 @@ export function loadJob(path: string): LoadedJob {
   try {
     data = parseYaml(text);
   } catch (error) {
-    throw new UsageError(`--job: ${absolute}: ${(error as Error).message.split('\n')[0]}`);
+    const first = (error as Error).message.split('\n')[0]!.replace(/:$/, '');
+    throw new UsageError(`--job: ${absolute}: not YAML or JSON: ${first}`);
   }
   const checked = jobSchema.safeParse(data);
   if (!checked.success) {

@@ -8,7 +8,10 @@ import { z } from 'zod';
  */
 
 /** A byte size: a number, or a string like 32k, 128k, 1m (binary units). */
-const size = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+[kKmMgG]?$/)]);
+const size = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+[kKmMgG]?$/, 'a size like 4096, 32k, 128k or 1m'),
+]);
 
 /** A value, or a list of values to sweep over (each list needs at least one). */
 function sweep<T extends z.ZodType>(value: T) {

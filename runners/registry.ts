@@ -1,3 +1,4 @@
+import { type ExternalSetupSpec, externalSetupDefinition } from './external-setups.js';
 import { fuseErofsTs, fusePassthroughKernel, fusePassthroughTs, squashfuse } from './fuse-setups.js';
 import { floor, native, squashfs } from './host-setups.js';
 import { kernelErofs } from './kernel-erofs.js';
@@ -35,6 +36,15 @@ export const floorDefinition = floor;
 
 export function findSetup(name: string): SetupDefinition | undefined {
   return setupDefinitions.find((definition) => definition.name === name);
+}
+
+/** A setup of a run: one of the job's external daemons (runners/external-setups.ts), or a built-in one. */
+export function findRunSetup(
+  name: string,
+  externals: readonly ExternalSetupSpec[] = [],
+): SetupDefinition | undefined {
+  const external = externals.find((spec) => spec.name === name);
+  return external ? externalSetupDefinition(external) : findSetup(name);
 }
 
 /** The setups with the io_uring variant of each that has one right after it (`--fuse-io-uring`). */

@@ -8,6 +8,8 @@ import { expandJob, jobRuns, loadJob } from '../cli/job-file.js';
 import { jobJsonSchema, jobSchema } from '../cli/job-schema.js';
 import { UsageError } from '../lib/errors.js';
 import { jobOriginSchema, runRequestSchema } from '../results/schema.js';
+import { setupNames } from '../runners/registry.js';
+import { fusebench } from './helpers/cli.js';
 
 /** Job files: parsed and checked against the schema, swept into one run per point, nothing else beside them. */
 
@@ -123,5 +125,39 @@ describe('job files', () => {
     assert.equal(request.runs.length, 4);
     assert.equal(request.quiet, true);
     assert.equal(request.dryRun, true);
+  });
+
+  it('short flags mean their long ones; --list-setups lists every setup; a dry run of external setups plans them', async () => {
+    const request = parseRunRequest([
+      '-s',
+      'native',
+      '-w',
+      'stat-all',
+      '-r',
+      '3',
+      '-o',
+      join(dir, 'r.json'),
+      '-q',
+    ]);
+    assert.ok(typeof request === 'object');
+    const [run] = request.runs;
+    assert.deepEqual(
+      [run?.setups, run?.workloads, run?.repetitions, run?.output, request.quiet],
+      [['native'], ['stat-all'], 3, join(dir, 'r.json'), true],
+    );
+    const listed = await fusebench(['run', '--list-setups']);
+    assert.equal(listed.exitCode, 0);
+    for (const name of setupNames)
+      assert.match(String(listed.stdout), new RegExp(`^${name.replace('+', '\\+')} `, 'm'));
+    const planned = await fusebench([
+      'run',
+      '-j',
+      join(repo, 'jobs', 'erofsfuse-builds.yaml'),
+      '-n',
+      '--cache-dir',
+      join(dir, 'cache'),
+    ]);
+    assert.equal(planned.exitCode, 0, String(planned.stderr));
+    assert.match(String(planned.stdout), /erofsfuse-debian, erofsfuse-built/);
   });
 });
