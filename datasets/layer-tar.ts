@@ -1,32 +1,17 @@
-import { createHash } from 'node:crypto';
-import {
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
 import { FatalError } from '../lib/errors.js';
 import { findPeerProgram, GET_PEERS } from '../lib/peer-programs.js';
-import type { BuiltImage } from './image.js';
+import { type BuiltImage, FIXED_UUID, SOURCE_DATE_EPOCH } from './image.js';
 import { buildManifest, type Manifest } from './manifest.js';
+import { sha256OfFile } from './user-image.js';
 
 /**
  * A container layer given as a tar file (`--dataset-tar FILE`): the image is what an OCI
  * snapshotter would build, `mkfs.erofs --tar=f` straight from the tar; the tree setups serve the
  * tar extracted by GNU tar with owners, modes and xattrs kept. Both are cached by the tar's hash.
  */
-
-async function sha256OfTar(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 function checkedTar(path: string): string {
   const absolute = resolve(path);
@@ -54,12 +39,12 @@ export async function layerTarDataset(
   const tar = checkedTar(path);
   const mkfs = await findPeerProgram('mkfs.erofs');
   if (!mkfs) throw new FatalError(`--dataset-tar: mkfs.erofs is needed: ${GET_PEERS}`);
-  const key = `${(await sha256OfTar(tar)).slice(0, 24)}-${mkfs.version}`;
+  const key = `${sha256OfFile(tar).slice(0, 24)}-${mkfs.version}`;
   const base = `${cacheDir}/layers/${key}`;
   const dir = `${base}/tree`;
   const imagePath = `${base}/layer.erofs`;
   const manifestPath = `${base}/manifest.json`;
-  const args = ['--tar=f', '-U', '6c2a1f0e-f05e-4bec-8000-000000000001'];
+  const args = ['--tar=f', '-U', FIXED_UUID];
   const image = (): BuiltImage => ({
     path: imagePath,
     bytes: statSync(imagePath).size,
@@ -78,7 +63,7 @@ export async function layerTarDataset(
     const built = await execa(mkfs.path, [...args, imagePath, tar], {
       reject: false,
       all: true,
-      env: { SOURCE_DATE_EPOCH: '1700000000' },
+      env: { SOURCE_DATE_EPOCH },
     });
     if (built.exitCode !== 0)
       throw new FatalError(
