@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { RunOptions } from '../bench/run.js';
 import { UsageError } from '../lib/errors.js';
 import type { JobOrigin } from '../results/schema.js';
+import { URING_SUFFIX } from '../runners/peer-setups.js';
 import { setupNames } from '../runners/registry.js';
 import { type RunFlagValues, runOptionsFromFlags } from './commands/run.js';
 import { type JobFile, jobSchema, type SweepParameter, sweepParameters } from './job-schema.js';
@@ -151,8 +152,17 @@ export function jobRuns(loaded: LoadedJob, outputDir: string, cacheDir: string):
     const externals = job.external ?? [];
     return {
       ...options,
-      // The job's order, its external setups among the built-in ones (all of them when it names none).
-      setups: job.setups ? [...job.setups] : [...options.setups, ...externalNames],
+      // The job's order, its external setups among the built-in ones (all of them when it names
+      // none), each built-in one followed by the io_uring variant fuse_io_uring added.
+      setups: job.setups
+        ? job.setups.flatMap((name) =>
+            externalNames.includes(name)
+              ? [name]
+              : options.setups.filter(
+                  (selected) => selected === name || selected === `${name}${URING_SUFFIX}`,
+                ),
+          )
+        : [...options.setups, ...externalNames],
       setupsNamed: job.setups !== undefined || options.setupsNamed,
       externalSetups: externals.map((external) => ({
         name: external.name,

@@ -93,6 +93,22 @@ describe('job files', () => {
     // Paths in a job are relative to the job file.
     assert.deepEqual(runs[0]!.dataset, { kind: 'directory', path: join(dir, 'tree') });
     assert.equal(expandJob(jobSchema.parse({ name: 'plain' }))[0]!.label, '');
+    // fuse_io_uring adds each named setup's io_uring variant right after it.
+    writeFileSync(
+      path,
+      JSON.stringify({
+        name: 'uring',
+        setups: ['kernel-erofs', 'erofsfuse', 'my-daemon'],
+        external: [{ name: 'my-daemon', command: ['/bin/true', '{mountpoint}'] }],
+        fuse: { fuse_io_uring: true },
+      }),
+    );
+    assert.deepEqual(jobRuns(loadJob(path), dir, dir)[0]!.setups, [
+      'kernel-erofs',
+      'erofsfuse',
+      'erofsfuse+uring',
+      'my-daemon',
+    ]);
   });
 
   it('refuses a bad job in one line naming the field', () => {

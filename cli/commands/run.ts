@@ -45,7 +45,7 @@ const usage = `run [--profile quick|tiny|full] [options]
     --rerun RESULT.json     measure again what a result measured: same setups, options, seed (so
                             the same op streams) and dataset (refused if it now hashes differently)
     --profile NAME          ${runProfiles.map((profile) => profile.name).join('|')} (default quick)
-    --setups, -s LIST       comma-separated, from: ${setupNames.join(', ')}
+    --setups, -s LIST       comma-separated setup names (fusebench run --list-setups)
                             (default: ${coreSetupNames.join(', ')})
     --workloads, -w LIST    comma-separated workload names (fusebench run --list-workloads)
     --cache LIST            warm,cold (default both)
@@ -62,7 +62,7 @@ const usage = `run [--profile quick|tiny|full] [options]
   dataset and image
     --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's);
                             or ${DEBIAN_MINBASE}: a real Debian root filesystem (debootstrap of this
-                            machine's release from its apt mirror, built once into the cache, ~4 min)
+                            machine's release from its apt mirror, built once into the cache: 1.5-5 min)
     --dataset-dir DIR       measure a copy-free view of DIR instead of a generated tree
     --image FILE            measure your own EROFS image as it is (the tree setups serve its
                             tree, extracted once with fsck.erofs --extract)
