@@ -124,6 +124,17 @@ export function pointFileName(job: JobFile, point: JobPoint): string {
   return `${job.name}${suffix === '' ? '' : `-${suffix}`}.json`;
 }
 
+/** A point checked as the command line is; an error names the job file, then the option as a flag. */
+function pointOptions(loaded: LoadedJob, point: JobPoint): RunOptions {
+  try {
+    return runOptionsFromFlags(pointFlags(loaded.job, point, dirname(loaded.path)));
+  } catch (error) {
+    if (error instanceof UsageError)
+      throw new UsageError(`--job: ${basename(loaded.path)}: ${error.message}`);
+    throw error;
+  }
+}
+
 /** One run per point, each with its own result file in `outputDir` and the job it came from. */
 export function jobRuns(loaded: LoadedJob, outputDir: string, cacheDir: string): RunOptions[] {
   const { job } = loaded;
@@ -140,7 +151,7 @@ export function jobRuns(loaded: LoadedJob, outputDir: string, cacheDir: string):
       );
   const points = expandJob(job);
   return points.map((point, index) => {
-    const options = runOptionsFromFlags(pointFlags(job, point, dirname(loaded.path)));
+    const options = pointOptions(loaded, point);
     const origin: JobOrigin = {
       file: loaded.path,
       sha256: loaded.sha256,

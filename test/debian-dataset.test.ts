@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -57,5 +57,22 @@ describe('the debootstrap dataset', () => {
     // Every setup stat-ed the same entries of the same tree.
     const counts = new Set(result.measurements.map((cell) => cell.repetitions[0]!.opCount));
     assert.equal(counts.size, 1);
+  });
+
+  it('a root filesystem half-built by a killed run is removed by fusebench cleanup; a finished one is kept', async () => {
+    const cacheDir = join(dir, 'cleanup-cache');
+    // No process 4194304 exists (above pid_max's limit): the build that named it is gone.
+    const stale = join(cacheDir, 'trees', 'debian-minbase-bookworm.partial-4194304-1', 'tree', 'etc');
+    const finished = join(cacheDir, 'trees', 'debian-minbase-bookworm', 'tree', 'etc');
+    mkdirSync(stale, { recursive: true });
+    mkdirSync(finished, { recursive: true });
+    const cleaned = await fusebench(['cleanup', '--cache-dir', cacheDir]);
+    assert.equal(cleaned.exitCode, 0, String(cleaned.stderr));
+    assert.match(
+      String(cleaned.stdout),
+      /removed .*debian-minbase-bookworm\.partial-4194304-1 \(a build killed before it finished\)/,
+    );
+    assert.ok(!existsSync(join(stale, '..', '..')));
+    assert.ok(existsSync(finished));
   });
 });
