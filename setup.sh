@@ -13,8 +13,9 @@ fi
 # squashfs-tools + squashfuse: reference setups; fio: the standard read driver; attr: getfattr for walks;
 # time: GNU time for the rusage of shell scenarios; chromium: report PNGs and report tests;
 # build-essential + python3: node-gyp builds of the native addons; liburing-dev: the io_uring addon.
+# debootstrap: the real Debian root filesystem dataset (--dataset debian-minbase).
 packages=(erofs-utils libfuse2 fuse3 squashfs-tools squashfuse fio attr time tar findutils util-linux kmod
-  chromium build-essential python3 ca-certificates liburing-dev)
+  chromium build-essential python3 ca-certificates liburing-dev debootstrap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -2,7 +2,7 @@ import { prepareDataset } from '../datasets/dataset.js';
 import type { Manifest } from '../datasets/manifest.js';
 import { FatalError } from '../lib/errors.js';
 import type { CacheState } from '../results/schema.js';
-import { findSetup, floorDefinition } from '../runners/registry.js';
+import { findRunSetup, floorDefinition } from '../runners/registry.js';
 import { findWorkload, plannedOpCount, type WorkloadPlan } from '../workloads/catalog.js';
 import { filesRead, verificationSample } from '../workloads/verify.js';
 import { describeStep, type PlanStep, planRun } from './plan.js';
@@ -78,7 +78,7 @@ function formatSeconds(seconds: number): string {
 
 export async function describeRunPlan(options: RunOptions): Promise<string> {
   const setups = options.setups.map((name) => {
-    const definition = findSetup(name);
+    const definition = findRunSetup(name, options.externalSetups);
     if (!definition) throw new FatalError(`unknown setup '${name}'`);
     return { name, kind: definition.kind };
   });

@@ -1,12 +1,20 @@
 import { join } from 'node:path';
-import { type DatasetSource, datasetRecord, prepareDataset } from '../datasets/dataset.js';
+import { type DatasetSource, datasetRecord, describeSource, prepareDataset } from '../datasets/dataset.js';
 import type { ImageOptions } from '../datasets/image.js';
 import type { TransportOptions } from '../fuse/transport.js';
 import { errorMessage, FatalError } from '../lib/errors.js';
-import type { CacheState, ResultFile, SetupRecord } from '../results/schema.js';
-import { RESULT_SCHEMA_VERSION } from '../results/schema.js';
+import {
+  type CacheState,
+  type JobOrigin,
+  RESULT_SCHEMA_VERSION,
+  type ResultFile,
+  type RunRequest,
+  runRequestSchema,
+  type SetupRecord,
+} from '../results/schema.js';
 import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup.js';
-import { findSetup, floorDefinition } from '../runners/registry.js';
+import type { ExternalSetupSpec } from '../runners/external-setups.js';
+import { findRunSetup, floorDefinition } from '../runners/registry.js';
 import type { SetupContext } from '../runners/setup.js';
 import { findWorkload, type Workload } from '../workloads/catalog.js';
 import { captureEnvironment, fuseInitFacts } from './environment.js';
@@ -54,6 +62,12 @@ export interface RunOptions {
   daemonCpus: string | null;
   output: string;
   cacheDir: string;
+  /** FUSE daemons declared in a job file, measured like the built-in peers (runners/external-setups.ts). */
+  externalSetups?: ExternalSetupSpec[];
+  /** The job file and sweep point this run comes from. */
+  job?: JobOrigin;
+  /** A rerun: the dataset must hash to what the original run measured, or nothing runs. */
+  expectedContentHash?: string;
 }
 
 /** The steps that run a client (warm-ups and repetitions): what progress counts. */
@@ -74,10 +88,15 @@ export async function runBenchmark(
   });
   const environment = await captureEnvironment();
   if (signal.aborted) throw new FatalError('interrupted before any setup was mounted');
-  progress.note(
-    `preparing dataset ${options.dataset.kind === 'profile' ? `${options.dataset.profile} (seed ${options.dataset.seed})` : options.dataset.path}`,
-  );
+  progress.note(`preparing dataset ${describeSource(options.dataset)}`);
   const dataset = await prepareDataset(options.dataset, options.image, options.cacheDir);
+  if (
+    options.expectedContentHash !== undefined &&
+    dataset.manifest.contentHash !== options.expectedContentHash
+  )
+    throw new FatalError(
+      `dataset ${dataset.name} now hashes to ${dataset.manifest.contentHash.slice(0, 16)}, the result measured ${options.expectedContentHash.slice(0, 16)}: not the same data, not rerun`,
+    );
   if (signal.aborted) throw new FatalError('interrupted before any setup was mounted');
 
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
@@ -114,6 +133,8 @@ export async function runBenchmark(
       floor: [],
       measurements: [],
       warnings: [],
+      request: runRequestOf(options),
+      ...(options.job ? { job: options.job } : {}),
     },
     options.output,
     options.fuse.kernelCache && !options.fuse.directIo,
@@ -138,7 +159,15 @@ export async function runBenchmark(
     daemonCpus: options.daemonCpus,
   };
   try {
-    const active = await mountSetups(options.setups, options.setupsNamed, context, result, progress, signal);
+    const active = await mountSetups(
+      options.setups,
+      options.setupsNamed,
+      options.externalSetups ?? [],
+      context,
+      result,
+      progress,
+      signal,
+    );
     Object.assign(result.environment.facts, fuseInitFacts(result.setups));
     for (const record of result.setups)
       if (record.kind === 'fuse' && record.status === 'ok' && record.facts.initFlags === undefined)
@@ -226,6 +255,12 @@ export async function runBenchmark(
   return result;
 }
 
+/** The options that decide what is measured, as the result keeps them for --rerun. */
+function runRequestOf(options: RunOptions): RunRequest {
+  const { output: _output, cacheDir: _cacheDir, job: _job, expectedContentHash: _hash, ...request } = options;
+  return runRequestSchema.parse(request);
+}
+
 /** Workloads whose warm cells may switch to the native driver: metadata op streams Node can replay. */
 export function autoDriverWorkloads(workloads: readonly Workload[]): string[] {
   return workloads.filter((workload) => workload.category === 'metadata').map((workload) => workload.name);
@@ -303,6 +338,7 @@ async function runStep(
 async function mountSetups(
   names: string[],
   named: boolean,
+  externals: readonly ExternalSetupSpec[],
   context: SetupContext,
   result: ResultFile,
   progress: Progress,
@@ -311,7 +347,7 @@ async function mountSetups(
   const active = new Map<string, ActiveSetup>();
   for (const name of names) {
     if (signal.aborted) throw new FatalError('interrupted');
-    const definition = findSetup(name);
+    const definition = findRunSetup(name, externals);
     if (!definition) throw new FatalError(`unknown setup '${name}'`);
     const record: SetupRecord = {
       name,

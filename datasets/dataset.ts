@@ -2,7 +2,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { resolve } from 'node:path';
 import { FatalError } from '../lib/errors.js';
 import type { Dataset } from '../results/schema.js';
+import { debianRootfs } from './debian-rootfs.js';
 import { type BuiltImage, buildErofsImage, type ImageOptions } from './image.js';
+import { layerTarDataset } from './layer-tar.js';
 import { buildManifest, hasFileChecksums, type Manifest } from './manifest.js';
 import { materializeTree } from './materialize.js';
 import { buildTree, findProfile, profileNames } from './profiles.js';
@@ -22,7 +24,11 @@ export type DatasetSource =
   | { kind: 'profile'; profile: string; seed: number }
   | { kind: 'directory'; path: string }
   /** A user's own EROFS image, measured as it is. */
-  | { kind: 'image'; path: string };
+  | { kind: 'image'; path: string }
+  /** A real root filesystem built by debootstrap (datasets/debian-rootfs.ts). */
+  | { kind: 'rootfs'; name: 'debian-minbase' }
+  /** A container layer tar: the image built by mkfs.erofs --tar=f, the tree extracted by tar. */
+  | { kind: 'tar'; path: string };
 
 export interface PreparedDataset {
   name: string;
@@ -97,6 +103,22 @@ export async function prepareDataset(
     const tree = await extractedTree(image, cacheDir);
     return { name: image.path, source, sourceDir: tree.dir, manifest: tree.manifest, image, cacheDir };
   }
+  if (source.kind === 'tar') {
+    const layer = await layerTarDataset(source.path, cacheDir);
+    return {
+      name: layer.name,
+      source,
+      sourceDir: layer.dir,
+      manifest: layer.manifest,
+      image: layer.image,
+      cacheDir,
+    };
+  }
+  if (source.kind === 'rootfs') {
+    const rootfs = await debianRootfs(cacheDir);
+    const image = await buildErofsImage(rootfs.dir, rootfs.manifest.contentHash, imageOptions, cacheDir);
+    return { name: rootfs.name, source, sourceDir: rootfs.dir, manifest: rootfs.manifest, image, cacheDir };
+  }
   const tree =
     source.kind === 'profile'
       ? await generatedTree(source.profile, source.seed, cacheDir)
@@ -104,6 +126,13 @@ export async function prepareDataset(
   const image = await buildErofsImage(tree.dir, tree.manifest.contentHash, imageOptions, cacheDir);
   const name = source.kind === 'profile' ? `${source.profile}-s${source.seed}` : source.path;
   return { name, source, sourceDir: tree.dir, manifest: tree.manifest, image, cacheDir };
+}
+
+/** The dataset's source in a line of progress. */
+export function describeSource(source: DatasetSource): string {
+  if (source.kind === 'profile') return `${source.profile} (seed ${source.seed})`;
+  if (source.kind === 'rootfs') return `${source.name} (debootstrap, cached)`;
+  return source.path;
 }
 
 /** The dataset as recorded in a result file. */

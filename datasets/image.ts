@@ -30,8 +30,9 @@ export const defaultImageOptions: ImageOptions = {
   extraArgs: [],
 };
 
-const FIXED_UUID = '6c2a1f0e-f05e-4bec-8000-000000000001';
-const SOURCE_DATE_EPOCH = '1700000000';
+/** Fixed UUID and timestamps: the same inputs give the same image bytes on any machine. */
+export const FIXED_UUID = '6c2a1f0e-f05e-4bec-8000-000000000001';
+export const SOURCE_DATE_EPOCH = '1700000000';
 
 export function mkfsErofsArgs(options: ImageOptions): string[] {
   const args = ['-U', FIXED_UUID];

@@ -26,7 +26,8 @@ import { buildManifest, type Manifest } from './manifest.js';
 
 const HASH_CHUNK = 4 * 1024 * 1024;
 
-function sha256OfFile(path: string): string {
+/** SHA-256 of a file's bytes, read in chunks (images and layer tars may be large). */
+export function sha256OfFile(path: string): string {
   const hash = createHash('sha256');
   const buffer = Buffer.alloc(HASH_CHUNK);
   const fd = openSync(path, 'r');

@@ -123,12 +123,18 @@ function shellWord(word: string): string {
  */
 export function reproduceCommand(result: ResultFile): string[] {
   const { config, dataset } = result;
+  // A job's external setups and sweep have no flags: the job file (its hash is in the result) says it.
+  if (result.job) return ['fusebench', 'run', '--job', result.job.file].map(shellWord);
   const args = ['fusebench', 'run', '--profile', config.profile];
   args.push('--setups', config.setups.join(','), '--workloads', config.workloads.join(','));
   args.push('--cache', config.cacheStates.join(','));
   args.push('--repetitions', String(config.repetitions), '--warmup', String(config.warmupRepetitions));
   args.push('--seed', String(config.seed), '--driver', config.driver);
-  if (dataset.profile !== null) args.push('--dataset', dataset.profile);
+  const source = result.request?.dataset;
+  if (source?.kind === 'rootfs') args.push('--dataset', source.name);
+  else if (source?.kind === 'tar') args.push('--dataset-tar', source.path);
+  else if (source?.kind === 'image') args.push('--image', source.path);
+  else if (dataset.profile !== null) args.push('--dataset', dataset.profile);
   else args.push('--dataset-dir', dataset.sourceDir);
   const image = config.image;
   if (typeof image.compression === 'string' && image.compression !== '')

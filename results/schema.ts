@@ -311,6 +311,70 @@ export const runConfigSchema = z.object({
 });
 export type RunConfig = z.infer<typeof runConfigSchema>;
 
+/**
+ * What the run was asked to do, as `fusebench run --rerun` reads it back: every option that
+ * decides what is measured (not where the result goes or the cache lives).
+ */
+export const runRequestSchema = z.object({
+  profile: z.string(),
+  setups: z.array(z.string()),
+  setupsNamed: z.boolean(),
+  workloads: z.array(z.string()),
+  cacheStates: z.array(cacheStateSchema),
+  repetitions: count,
+  warmup: count,
+  seed: count,
+  driver: z.enum(['auto', 'node', 'native']),
+  trace: z.boolean(),
+  floor: z.boolean(),
+  dataset: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('profile'), profile: z.string(), seed: count }),
+    z.object({ kind: z.literal('directory'), path: z.string() }),
+    z.object({ kind: z.literal('image'), path: z.string() }),
+    z.object({ kind: z.literal('rootfs'), name: z.literal('debian-minbase') }),
+    z.object({ kind: z.literal('tar'), path: z.string() }),
+  ]),
+  image: z.object({
+    compression: z.string().nullable(),
+    chunkSize: count.nullable(),
+    pclusterSize: count.nullable(),
+    extraArgs: z.array(z.string()),
+  }),
+  fuse: z.object({
+    entryTimeout: z.number().nonnegative(),
+    attrTimeout: z.number().nonnegative(),
+    negativeTimeout: z.number().nonnegative(),
+    kernelCache: z.boolean(),
+    autoCache: z.boolean(),
+    maxRead: count,
+    directIo: z.boolean(),
+    threads: count,
+    kernelPassthrough: z.boolean(),
+    fsname: z.string(),
+  }),
+  fuseTransport: z.string(),
+  loopDirectIo: z.boolean(),
+  clientCpus: z.string().nullable(),
+  daemonCpus: z.string().nullable(),
+  externalSetups: z
+    .array(z.object({ name: z.string(), command: z.array(z.string()), description: z.string() }))
+    .optional(),
+});
+export type RunRequest = z.infer<typeof runRequestSchema>;
+
+/** The job file a run came from (`fusebench run --job`), and which point of its sweep it was. */
+export const jobOriginSchema = z.object({
+  file: z.string(),
+  /** SHA-256 of the job file's bytes as read. */
+  sha256: z.string(),
+  name: z.string(),
+  /** The swept FUSE parameters' values at this point. */
+  point: z.record(z.string(), factValue),
+  pointIndex: count,
+  points: count,
+});
+export type JobOrigin = z.infer<typeof jobOriginSchema>;
+
 export const resultFileSchema = z.object({
   schema: z.literal('fusebench-result'),
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
@@ -331,5 +395,9 @@ export const resultFileSchema = z.object({
   floor: z.array(measurementSchema),
   measurements: z.array(measurementSchema),
   warnings: z.array(z.string()),
+  /** What the run was asked to do (absent in results written before reruns existed). */
+  request: runRequestSchema.optional(),
+  /** Present when the run came from a job file. */
+  job: jobOriginSchema.optional(),
 });
 export type ResultFile = z.infer<typeof resultFileSchema>;

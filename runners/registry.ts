@@ -1,3 +1,4 @@
+import { type ExternalSetupSpec, externalSetupDefinition } from './external-setups.js';
 import {
   fuseErofsTs,
   fuseErofsTsLibfuse2,
@@ -52,6 +53,15 @@ export function findSetup(name: string): SetupDefinition | undefined {
 export function uringVariantOf(name: string): string | null {
   const variant = `${name}${URING_SUFFIX}`;
   return findSetup(variant) ? variant : null;
+}
+
+/** A setup of a run: one of the job's external daemons (runners/external-setups.ts), or a built-in one. */
+export function findRunSetup(
+  name: string,
+  externals: readonly ExternalSetupSpec[] = [],
+): SetupDefinition | undefined {
+  const external = externals.find((spec) => spec.name === name);
+  return external ? externalSetupDefinition(external) : findSetup(name);
 }
 
 /** The setups with the io_uring variant of each that has one right after it (`--fuse-io-uring`). */

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { defaultCacheDir } from '../../datasets/dataset.js';
+import { removeStaleRootfsBuilds } from '../../datasets/debian-rootfs.js';
 import { removeStalePartials } from '../../datasets/image.js';
 import { pruneDaemonRecords } from '../../fuse/daemon.js';
 import { orphanInstances, releaseTracefs, removeTracefsInstance } from '../../lib/tracefs.js';
@@ -23,7 +24,7 @@ export const command: Command = {
     );
     if (values.help) {
       process.stdout.write(
-        `usage: fusebench cleanup [--dry-run] [--cache-dir DIR]\n\n  Lists and removes what runs that were killed left behind, from their journals in ${RUNS_ROOT},\n  and images half-built by killed runs in the cache (default ${defaultCacheDir}).\n  Runs still alive and anything fusebench did not create are left alone.\n`,
+        `usage: fusebench cleanup [--dry-run] [--cache-dir DIR]\n\n  Lists and removes what runs that were killed left behind, from their journals in ${RUNS_ROOT},\n  and images and Debian root filesystems half-built by killed runs in the cache (default ${defaultCacheDir}).\n  Runs still alive and anything fusebench did not create are left alone.\n`,
       );
       return 0;
     }
@@ -37,9 +38,11 @@ export const command: Command = {
         process.stdout.write(`removed tracefs instance ${orphan} (its run is gone)\n`);
       }
       await releaseTracefs();
-      for (const partial of removeStalePartials(
-        join(resolve(values['cache-dir'] ?? defaultCacheDir), 'images'),
-      ))
+      const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir);
+      for (const partial of [
+        ...removeStalePartials(join(cacheDir, 'images')),
+        ...(await removeStaleRootfsBuilds(cacheDir)),
+      ])
         process.stdout.write(`removed ${partial} (a build killed before it finished)\n`);
     }
     if (leftovers.length === 0) {

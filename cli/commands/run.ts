@@ -3,9 +3,10 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { describeRunPlan } from '../../bench/dry-run.js';
 import { findRunProfile, runProfiles } from '../../bench/profiles.js';
-import { createProgress } from '../../bench/progress.js';
+import { createProgress, type Progress } from '../../bench/progress.js';
 import { type RunOptions, runBenchmark } from '../../bench/run.js';
 import { defaultCacheDir } from '../../datasets/dataset.js';
+import { DEBIAN_MINBASE } from '../../datasets/debian-rootfs.js';
 import { profileNames } from '../../datasets/profiles.js';
 import { userImage } from '../../datasets/user-image.js';
 import { defaultTransportOptions, OptionLimits } from '../../fuse/transport.js';
@@ -15,7 +16,7 @@ import { acquireRunLock } from '../../lib/run-lock.js';
 import { checkWritableFile } from '../../lib/safe-write.js';
 import { type HandledSignal, signalExitStatus, takeSignals } from '../../lib/signals.js';
 import { URING_SUFFIX } from '../../runners/peer-setups.js';
-import { coreSetupNames, setupNames, withIoUringVariants } from '../../runners/registry.js';
+import { coreSetupNames, setupDefinitions, setupNames, withIoUringVariants } from '../../runners/registry.js';
 import { workloadNames } from '../../workloads/catalog.js';
 import {
   parseCommandArgs,
@@ -25,7 +26,9 @@ import {
   parseSizeFlag,
 } from '../args.js';
 import type { Command } from '../command.js';
+import { jobRuns, loadJob } from '../job-file.js';
 import { requireRoot } from '../preconditions.js';
+import { rerunOptions } from '../rerun.js';
 import { printRunSummary } from '../run-summary.js';
 
 const uringSetups = () => setupNames.filter((name) => name.endsWith(URING_SUFFIX)).join(', ');
@@ -36,12 +39,18 @@ const usage = `run [--profile quick|tiny|full] [options]
   result file (JSON). With no options: the quick profile on the four core setups.
 
   what to run
+    --job, -j FILE          a job file (YAML or JSON, schema jobs/job.schema.json): what to measure,
+                            FUSE parameter lists swept (one run and result per point), external
+                            FUSE daemons; beside it only --output, --cache-dir, --wait, --quiet,
+                            --dry-run (any other flag is refused: the file says what is measured)
+    --rerun RESULT.json     measure again what a result measured: same setups, options, seed (so
+                            the same op streams) and dataset (refused if it now hashes differently)
     --profile NAME          ${runProfiles.map((profile) => profile.name).join('|')} (default quick)
-    --setups LIST           comma-separated, from: ${setupNames.join(', ')}
+    --setups, -s LIST       comma-separated setup names (fusebench run --list-setups)
                             (default: ${coreSetupNames.join(', ')})
-    --workloads LIST        comma-separated workload names (fusebench run --list-workloads)
+    --workloads, -w LIST    comma-separated workload names (fusebench run --list-workloads)
     --cache LIST            warm,cold (default both)
-    --repetitions N         timed repetitions per setup × workload × cache state
+    --repetitions, -r N     timed repetitions per setup × workload × cache state
     --warmup N              untimed warm repetitions before the timed ones
     --seed N                seed of the dataset and of every op stream (default 1)
     --driver auto|node|native  client driver for op streams (default auto: node, and native for
@@ -52,10 +61,14 @@ const usage = `run [--profile quick|tiny|full] [options]
                             (${uringSetups()}); turns on the fuse module's
                             enable_uring for the run and restores it afterwards
   dataset and image
-    --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's)
+    --dataset PROFILE       generated dataset: ${profileNames.join(', ')} (default: the run profile's);
+                            or ${DEBIAN_MINBASE}: a real Debian root filesystem (debootstrap of this
+                            machine's release from its apt mirror, built once into the cache: 1.5-5 min)
     --dataset-dir DIR       measure a copy-free view of DIR instead of a generated tree
     --image FILE            measure your own EROFS image as it is (the tree setups serve its
                             tree, extracted once with fsck.erofs --extract)
+    --dataset-tar FILE      a container layer tar: image by mkfs.erofs --tar=f, tree by tar (owners
+                            and xattrs kept), both cached by the tar's hash
     --compression ALG       mkfs.erofs -z argument, e.g. lz4, lz4hc,12 (default: uncompressed)
     --chunk-size SIZE       mkfs.erofs --chunksize
     --pcluster-size SIZE    mkfs.erofs -C
@@ -77,10 +90,13 @@ const usage = `run [--profile quick|tiny|full] [options]
     --client-cpus LIST      pin clients with taskset -c LIST
     --daemon-cpus LIST      pin FUSE daemons with taskset -c LIST
   output
-    --output FILE           result file (default out/runs/DATE-HOST.json)
+    --output, -o FILE       result file (default out/runs/DATE-HOST.json); with --job a directory
+                            (default out/runs/DATE-HOST-JOBNAME/), one NAME-POINT.json per point
     --wait                  queue behind a run already holding this machine (default: refuse)
     --list-workloads        print the workloads and exit
-    --dry-run               print the plan (every step in order) and an estimated time, run nothing`;
+    --list-setups           print every setup (kind, whether it is a default) and exit
+    --quiet, -q             no progress and no summary: only the result file's path
+    --dry-run, -n           print the plan (every step in order) and an estimated time, run nothing`;
 
 /** Bounds that keep a mistyped number from starting a run that never ends. */
 const MAX_REPETITIONS = 1000;
@@ -88,11 +104,13 @@ const MAX_WARMUP = 100;
 const MAX_SEED = 2 ** 32 - 1;
 
 const options = {
+  job: { type: 'string', short: 'j' },
+  rerun: { type: 'string' },
   profile: { type: 'string' },
-  setups: { type: 'string' },
-  workloads: { type: 'string' },
+  setups: { type: 'string', short: 's' },
+  workloads: { type: 'string', short: 'w' },
   cache: { type: 'string' },
-  repetitions: { type: 'string' },
+  repetitions: { type: 'string', short: 'r' },
   warmup: { type: 'string' },
   seed: { type: 'string' },
   driver: { type: 'string' },
@@ -102,6 +120,7 @@ const options = {
   dataset: { type: 'string' },
   'dataset-dir': { type: 'string' },
   image: { type: 'string' },
+  'dataset-tar': { type: 'string' },
   compression: { type: 'string' },
   'chunk-size': { type: 'string' },
   'pcluster-size': { type: 'string' },
@@ -119,10 +138,12 @@ const options = {
   'loop-direct-io': { type: 'boolean' },
   'client-cpus': { type: 'string' },
   'daemon-cpus': { type: 'string' },
-  output: { type: 'string' },
+  output: { type: 'string', short: 'o' },
   'list-workloads': { type: 'boolean' },
+  'list-setups': { type: 'boolean' },
   wait: { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  'dry-run': { type: 'boolean', short: 'n' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -156,32 +177,97 @@ function selectedSetups(list: string | undefined, ioUring: boolean): string[] {
   return selected;
 }
 
-export function parseRunOptions(
-  argv: string[],
-): (RunOptions & { wait: boolean }) | 'help' | 'list' | { dryRun: RunOptions } {
-  const { values } = parseCommandArgs('run', argv, options, {
+/** The run's flags as parsed: also what a job file point is turned into (cli/job-file.ts). */
+export type RunFlagValues = ReturnType<typeof parseRunFlags>;
+
+function parseRunFlags(argv: string[]) {
+  return parseCommandArgs('run', argv, options, {
     min: 0,
     max: 0,
     usage: 'run [options] (fusebench run --help)',
-  });
+  }).values;
+}
+
+/** What a `fusebench run` invocation asks for: one run, or one per point of a job's sweep. */
+export interface RunRequestFromArgs {
+  runs: RunOptions[];
+  wait: boolean;
+  quiet: boolean;
+  dryRun: boolean;
+}
+
+/** Flags that say where results go and how to run, not what is measured: the only ones beside --job or --rerun. */
+const OPERATIONAL_FLAGS = new Set(['job', 'rerun', 'output', 'cache-dir', 'wait', 'quiet', 'dry-run']);
+
+export function parseRunRequest(argv: string[]): RunRequestFromArgs | 'help' | 'list' | 'list-setups' {
+  const values = parseRunFlags(argv);
   if (values.help) return 'help';
   if (values['list-workloads']) return 'list';
+  if (values['list-setups']) return 'list-setups';
+  const flags = {
+    wait: values.wait ?? false,
+    quiet: values.quiet ?? false,
+    dryRun: values['dry-run'] ?? false,
+  };
+  const from = values.job !== undefined ? '--job' : values.rerun !== undefined ? '--rerun' : null;
+  if (from === null) return { runs: [runOptionsFromFlags(values)], ...flags };
+  if (values.job !== undefined && values.rerun !== undefined)
+    throw new UsageError('--job and --rerun exclude each other');
+  // The file says what is measured; a flag beside it would make the result say something else.
+  const measuring = Object.keys(values).find((name) => !OPERATIONAL_FLAGS.has(name));
+  if (measuring)
+    throw new UsageError(
+      `--${measuring} and ${from} exclude each other (${from === '--job' ? 'the job file says what to measure: edit it' : 'a rerun repeats the result as it was'}); only --output, --cache-dir, --wait, --quiet, --dry-run go beside it`,
+    );
+  const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir);
+  if (values.rerun !== undefined)
+    return { runs: [rerunOptions(values.rerun, defaultOutput(values.output), cacheDir)], ...flags };
+  const job = loadJob(values.job!);
+  const outputDir = resolve(values.output ?? `out/runs/${stamp()}-${hostname()}-${job.job.name}`);
+  return { runs: jobRuns(job, outputDir, cacheDir), ...flags };
+}
+
+/** The single run the flags ask for, as report tests read a reproduce line back. */
+export function parseRunOptions(
+  argv: string[],
+): (RunOptions & { wait: boolean }) | 'help' | 'list' | 'list-setups' | { dryRun: RunOptions } {
+  const request = parseRunRequest(argv);
+  if (typeof request === 'string') return request;
+  const [run] = request.runs;
+  if (!run || request.runs.length > 1) throw new UsageError('run: more than one run asked for');
+  return request.dryRun ? { dryRun: run } : { ...run, wait: request.wait };
+}
+
+const stamp = () => new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+const defaultOutput = (output: string | undefined) =>
+  resolve(output ?? `out/runs/${stamp()}-${hostname()}.json`);
+
+/** RunOptions from flag values, every value checked: the one place flags and job points become a run. */
+export function runOptionsFromFlags(values: RunFlagValues): RunOptions {
   const profile = findRunProfile(values.profile ?? 'quick');
   if (!profile)
     throw new UsageError(
       `--profile: unknown '${values.profile}' (known: ${runProfiles.map((p) => p.name).join(', ')})`,
     );
-  const datasetFlags = ['dataset', 'dataset-dir', 'image'] as const;
+  const datasetFlags = ['dataset', 'dataset-dir', 'image', 'dataset-tar'] as const;
   const given = datasetFlags.filter((flag) => values[flag] !== undefined);
   if (given.length > 1) throw new UsageError(`--${given[0]} and --${given[1]} exclude each other`);
   const imageFlags = ['compression', 'chunk-size', 'pcluster-size', 'mkfs-arg'] as const;
   const building = imageFlags.find((flag) => values[flag] !== undefined);
   if (values.image !== undefined && building)
     throw new UsageError(`--image and --${building} exclude each other (the image is measured as it is)`);
-  const datasetProfile = oneOf('--dataset', values.dataset, profileNames, profile.dataset);
+  if (values['dataset-tar'] !== undefined && building)
+    throw new UsageError(
+      `--dataset-tar and --${building} exclude each other (the image is built by mkfs.erofs --tar=f)`,
+    );
+  const datasetProfile = oneOf(
+    '--dataset',
+    values.dataset,
+    [...profileNames, DEBIAN_MINBASE],
+    profile.dataset,
+  );
   const seed = parseIntegerFlag('--seed', values.seed, 1, MAX_SEED, 0);
-  const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
-  const parsed: RunOptions = {
+  return {
     profile: profile.name,
     setups: selectedSetups(values.setups, values['fuse-io-uring'] ?? false),
     setupsNamed: values.setups !== undefined,
@@ -198,7 +284,11 @@ export function parseRunOptions(
         ? { kind: 'image', path: resolve(values.image) }
         : values['dataset-dir'] !== undefined
           ? { kind: 'directory', path: resolve(values['dataset-dir']) }
-          : { kind: 'profile', profile: datasetProfile, seed },
+          : values['dataset-tar'] !== undefined
+            ? { kind: 'tar', path: resolve(values['dataset-tar']) }
+            : datasetProfile === DEBIAN_MINBASE
+              ? { kind: 'rootfs', name: DEBIAN_MINBASE }
+              : { kind: 'profile', profile: datasetProfile, seed },
     image: {
       compression: values.compression ?? null,
       chunkSize:
@@ -244,10 +334,9 @@ export function parseRunOptions(
     loopDirectIo: values['loop-direct-io'] ?? false,
     clientCpus: cpuList('--client-cpus', values['client-cpus']),
     daemonCpus: cpuList('--daemon-cpus', values['daemon-cpus']),
-    output: resolve(values.output ?? `out/runs/${stamp}-${hostname()}.json`),
+    output: defaultOutput(values.output),
     cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir),
   };
-  return values['dry-run'] ? { dryRun: parsed } : { ...parsed, wait: values.wait ?? false };
 }
 
 /** Whether this run wrote `path` (it may hold an older run's result, or not exist). */
@@ -300,12 +389,12 @@ export const command: Command = {
 };
 
 async function runCommand(argv: string[], aborted: AbortSignal): Promise<number> {
-  const parsed = parseRunOptions(argv);
-  if (parsed === 'help') {
+  const request = parseRunRequest(argv);
+  if (request === 'help') {
     process.stdout.write(`usage: fusebench ${usage}\n`);
     return 0;
   }
-  if (parsed === 'list') {
+  if (request === 'list') {
     const { workloads } = await import('../../workloads/catalog.js');
     for (const workload of workloads)
       process.stdout.write(
@@ -313,30 +402,69 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
       );
     return 0;
   }
-  if ('dryRun' in parsed) {
-    if (parsed.dryRun.dataset.kind === 'directory') checkDatasetDir(parsed.dryRun.dataset.path);
-    process.stdout.write(await describeRunPlan(parsed.dryRun));
+  if (request === 'list-setups') {
+    for (const definition of setupDefinitions)
+      process.stdout.write(
+        `${definition.name.padEnd(28)} ${definition.kind.padEnd(7)} ${coreSetupNames.includes(definition.name as never) ? 'default ' : '        '}${definition.description}\n`,
+      );
     return 0;
   }
-  if (parsed.dataset.kind === 'directory') checkDatasetDir(parsed.dataset.path);
-  if (parsed.dataset.kind === 'image') userImage(parsed.dataset.path);
+  for (const run of request.runs) {
+    if (run.dataset.kind === 'directory') checkDatasetDir(run.dataset.path);
+    if (run.dataset.kind === 'image') userImage(run.dataset.path);
+  }
+  if (request.dryRun) {
+    for (const run of request.runs) {
+      if (run.job && run.job.points > 1)
+        process.stdout.write(
+          `job ${run.job.name}, point ${run.job.pointIndex + 1}/${run.job.points}: ${JSON.stringify(run.job.point)} -> ${run.output}\n`,
+        );
+      process.stdout.write(await describeRunPlan(run));
+    }
+    return 0;
+  }
   requireRoot('run');
-  checkWritableFile('--output', parsed.output);
+  for (const run of request.runs) checkWritableFile('--output', run.output);
   // A signal that came while the modules loaded: nothing exists yet, nothing to clean.
   if (aborted.aborted) return 1;
-  const progress = createProgress();
+  const progress = createProgress(process.stderr, { quiet: request.quiet });
   const releaseLock = await acquireRunLock({
-    wait: parsed.wait,
+    wait: request.wait,
     signal: aborted,
     onWait: (holder) => progress.note(`waiting for the run that holds this machine (${holder})`),
   });
+  try {
+    let status = 0;
+    for (const run of request.runs) {
+      if (aborted.aborted) return 1;
+      if (run.job && run.job.points > 1)
+        progress.note(
+          `job ${run.job.name}, point ${run.job.pointIndex + 1}/${run.job.points}: ${JSON.stringify(run.job.point)}`,
+        );
+      status = Math.max(status, await measure(run, progress, aborted, request.quiet));
+    }
+    return status;
+  } finally {
+    releaseLock();
+  }
+}
+
+/** One run: measured, summarized, its status as the exit status. */
+async function measure(
+  run: RunOptions,
+  progress: Progress,
+  aborted: AbortSignal,
+  quiet: boolean,
+): Promise<number> {
   const started = Date.now();
   try {
-    const result = await runBenchmark(parsed, progress, aborted);
-    printRunSummary(result, process.stdout);
-    process.stdout.write(`\nresult: ${parsed.output} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+    const result = await runBenchmark(run, progress, aborted);
+    if (!quiet) printRunSummary(result, process.stdout);
+    process.stdout.write(
+      `${quiet ? '' : '\n'}result: ${run.output} (${Math.round((Date.now() - started) / 1000)} s)\n`,
+    );
     if (result.status === 'interrupted') {
-      process.stderr.write(`fusebench: interrupted; partial result in ${parsed.output}\n`);
+      process.stderr.write(`fusebench: interrupted; partial result in ${run.output}\n`);
       return 1;
     }
     const unsound = [...result.floor, ...result.measurements].filter((m) => m.status !== 'ok');
@@ -347,14 +475,12 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     );
     return 1;
   } catch (error) {
-    const partial = writtenSince(parsed.output, started) ? `; partial result in ${parsed.output}` : '';
+    const partial = writtenSince(run.output, started) ? `; partial result in ${run.output}` : '';
     if (aborted.aborted) {
       process.stderr.write(`fusebench: interrupted${partial}\n`);
       return 1;
     }
     if (error instanceof FatalError) throw new FatalError(`${error.message}${partial}`);
     throw error;
-  } finally {
-    releaseLock();
   }
 }
