@@ -165,12 +165,15 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
   const keepsRoot =
     transport.needsRootWhileServing ??
     (request.backend.kind === 'passthrough' ? 'the passthrough opens files of every owner' : null);
+  let unmountHelper: { unmount: () => Promise<void> } | null = null;
   try {
     served = await transport.serve(
       { ...request.backend, preload: keepsRoot === null },
       request.mountpoint,
       request.options,
-      keepsRoot === null ? startUnmountHelper(request.mountpoint).unmount : undefined,
+      keepsRoot === null
+        ? () => (unmountHelper ? unmountHelper.unmount() : unmount(request.mountpoint))
+        : undefined,
     );
   } catch (error) {
     releaseSignals();
@@ -202,7 +205,11 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     mkdirSync(DAEMONS_DIR, { recursive: true });
     pruneDaemonRecords();
     writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
-    if (keepsRoot === null) dropPrivileges();
+    if (keepsRoot === null) {
+      // Started only now: a daemon that never served must not wait on a helper to exit.
+      unmountHelper = startUnmountHelper(request.mountpoint);
+      dropPrivileges();
+    }
     process.stderr.write(`fusebench: serving ${process.pid} at ${request.mountpoint}\n`);
     await served.closed;
   } catch (error) {

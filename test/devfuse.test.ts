@@ -657,7 +657,14 @@ print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_sy
 
   it('refuses kernel passthrough on fuse-native and a bad thread count', { timeout: 60_000 }, async () => {
     const mountpoint = newMountpoint('refused');
-    const native = await fusebench(['passthrough', source, mountpoint, '--kernel-passthrough']);
+    const native = await fusebench([
+      'passthrough',
+      source,
+      mountpoint,
+      '--transport',
+      'fuse-native',
+      '--kernel-passthrough',
+    ]);
     assert.equal(native.exitCode, 1);
     assert.match(String(native.stderr), /fuse-native cannot do kernel passthrough/);
     const threads = await fusebench([
