@@ -272,7 +272,16 @@ describe('fusebench run --dry-run', () => {
   after(() => rmSync(cacheDir, { recursive: true, force: true }));
 
   it('prints every step of the plan and an estimate, and mounts nothing', async () => {
-    const args = ['run', '--dry-run', '--profile', 'tiny', '--workloads', 'stat-all,read-small'];
+    const args = [
+      'run',
+      '--dry-run',
+      '--profile',
+      'tiny',
+      '--setups',
+      'kernel-erofs,fuse-erofs-ts,fuse-passthrough-ts,native',
+      '--workloads',
+      'stat-all,read-small',
+    ];
     const run = await fusebench([...args, '--repetitions', '2', '--cache-dir', cacheDir]);
     assert.equal(run.exitCode, 0, String(run.stderr));
     const out = String(run.stdout);
