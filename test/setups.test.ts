@@ -160,6 +160,8 @@ describe('setups: the same tree four ways (and the references), mounted for real
     const setup = findSetup('fuse-erofs-ts')!.create(context());
     const mounted = await setup.mount();
     const daemon = mounted.daemonPids[0]!;
+    // Stopped first, so the walk is surely waiting on it (a fast daemon could finish a walk first).
+    process.kill(daemon, 'SIGSTOP');
     const walker = execa('find', [mounted.mountpoint, '-type', 'f', '-exec', 'sha256sum', '{}', '+'], {
       reject: false,
     });
