@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { debianCodename, debianMirror } from '../lib/apt-sources.js';
 import { FatalError } from '../lib/errors.js';
 import { readMountInfo, unmount } from '../lib/mounts.js';
-import { processStartTime } from '../runners/processes.js';
 import { buildManifest, type Manifest } from './manifest.js';
+import { partialPathOf, stalePartials } from './partial-builds.js';
 
 /**
  * A real Debian root filesystem as a dataset: `debootstrap --variant=minbase` of this machine's
@@ -14,8 +14,6 @@ import { buildManifest, type Manifest } from './manifest.js';
  */
 
 export const DEBIAN_MINBASE = 'debian-minbase';
-/** A build in progress: `TREE.partial-PID-STARTTIME`, so a killed build is told from a live one. */
-const PARTIAL = /\.partial-(\d+)-(\d+)$/;
 
 /** debootstrap mounts /proc and /sys inside the target while it works; a killed one leaves them. */
 async function unmountInside(dir: string): Promise<void> {
@@ -36,21 +34,9 @@ async function removeBuild(dir: string): Promise<void> {
 
 /** Removes the half-made root filesystems of builds whose process is gone; returns them. */
 export async function removeStaleRootfsBuilds(cacheDir: string): Promise<string[]> {
-  const trees = join(cacheDir, 'trees');
-  let names: string[];
-  try {
-    names = readdirSync(trees);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const match = PARTIAL.exec(name);
-    if (!match || processStartTime(Number(match[1])) === Number(match[2])) continue;
-    await removeBuild(join(trees, name));
-    removed.push(join(trees, name));
-  }
-  return removed;
+  const stale = stalePartials(join(cacheDir, 'trees'));
+  for (const path of stale) await removeBuild(path);
+  return stale;
 }
 
 /** The Debian minbase tree of this machine's release, built once into the cache. */
@@ -82,7 +68,7 @@ export async function debianRootfs(
     );
   }
   await removeStaleRootfsBuilds(cacheDir);
-  const partial = `${base}.partial-${process.pid}-${processStartTime(process.pid) ?? 0}`;
+  const partial = partialPathOf(base);
   mkdirSync(partial, { recursive: true });
   try {
     const tree = join(partial, 'tree');

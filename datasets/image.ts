@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { FatalError } from '../lib/errors.js';
 import { findPeerProgram, type PeerProgram } from '../lib/peer-programs.js';
-import { processStartTime } from '../runners/processes.js';
+import { partialPathOf, stalePartials } from './partial-builds.js';
 
 /**
  * Building the images a dataset is served from, cached by what determines their bytes:
@@ -64,32 +64,18 @@ function cacheKey(parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
 }
 
-/** A build in progress is `TARGET.partial-PID-STARTTIME`: its owner's identity survives pid reuse. */
-const PARTIAL = /\.partial-(\d+)-(\d+)$/;
-
 /** Removes the half-built images of builds whose process is gone (killed during mkfs); returns them. */
 export function removeStalePartials(imagesDir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(imagesDir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const match = PARTIAL.exec(name);
-    if (!match || processStartTime(Number(match[1])) === Number(match[2])) continue;
-    rmSync(join(imagesDir, name), { force: true });
-    removed.push(join(imagesDir, name));
-  }
-  return removed;
+  const stale = stalePartials(imagesDir);
+  for (const path of stale) rmSync(path, { force: true });
+  return stale;
 }
 
 async function buildOnce(target: string, build: (temporary: string) => Promise<void>): Promise<void> {
   if (existsSync(target)) return;
   mkdirSync(dirname(target), { recursive: true });
   removeStalePartials(dirname(target));
-  const temporary = `${target}.partial-${process.pid}-${processStartTime(process.pid) ?? 0}`;
+  const temporary = partialPathOf(target);
   rmSync(temporary, { force: true });
   try {
     await build(temporary);
