@@ -26,7 +26,9 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
+import { percentile } from '../../results/statistics.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+import { table } from './text-table.js';
 
 const { values } = parseArgs({
   options: {
@@ -168,25 +170,6 @@ async function driveCold(kind: Kind, mountpoint: string): Promise<number> {
   return Number(String(result.stdout).trim());
 }
 
-function median(list: number[]): number {
-  const sorted = [...list].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
-  );
-  const format = (cells: string[]) =>
-    cells
-      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
-      .join('  ');
-  return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(format)].join(
-    '\n',
-  );
-}
-
 /** Milliseconds from exec to the first stat answered through the new mount, caches dropped first. */
 async function coldStart(definition: SetupDefinition, image: string, mountpoint: string): Promise<number> {
   dropCaches();
@@ -243,9 +226,9 @@ try {
         convert: (ns: number) => number,
         lowerIsBetter: boolean,
       ) => {
-        const value = convert(median(samples.get(`${setup.name}/${kind}`)!));
+        const value = convert(percentile(samples.get(`${setup.name}/${kind}`)!, 0.5));
         if (!reference || setup.name === reference) return value.toFixed(1);
-        const base = convert(median(samples.get(`${reference}/${kind}`)!));
+        const base = convert(percentile(samples.get(`${reference}/${kind}`)!, 0.5));
         // The ratio is always "time through this daemon / time through erofsfuse".
         const ratio = lowerIsBetter ? value / base : base / value;
         return `${value.toFixed(1)} (${ratio.toFixed(2)}x)`;
@@ -282,7 +265,7 @@ try {
     mkdirSync(mountpoint);
     const times: number[] = [];
     for (let start = 0; start < STARTS; start++) times.push(await coldStart(definition, image, mountpoint));
-    starts.push(`${definition.name} ${median(times).toFixed(0)} ms`);
+    starts.push(`${definition.name} ${percentile(times, 0.5).toFixed(0)} ms`);
   }
   output.push(
     `daemon cold start (exec to first stat answered, caches dropped, median of ${STARTS}): ${starts.join(', ')}`,

@@ -23,7 +23,9 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
+import { percentile } from '../../results/statistics.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+import { table } from './text-table.js';
 
 const { values } = parseArgs({
   options: {
@@ -139,25 +141,6 @@ async function driveOnce(kind: Kind, mountpoint: string): Promise<number> {
   return Number(String(result.stdout).trim());
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
-  );
-  const format = (cells: string[]) =>
-    cells
-      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
-      .join('  ');
-  return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(format)].join(
-    '\n',
-  );
-}
-
 const mounted: MountedSetup[] = [];
 try {
   await makeImage();
@@ -189,11 +172,11 @@ try {
   const reference = mounted.some((setup) => setup.name === 'erofsfuse') ? 'erofsfuse' : null;
   const header = ['µs per operation', ...mounted.map((setup) => setup.name)];
   const rows = kinds.map((kind) => {
-    const base = reference ? median(samples.get(`${reference}/${kind}`)!) : null;
+    const base = reference ? percentile(samples.get(`${reference}/${kind}`)!, 0.5) : null;
     return [
       labels[kind],
       ...mounted.map((setup) => {
-        const value = median(samples.get(`${setup.name}/${kind}`)!);
+        const value = percentile(samples.get(`${setup.name}/${kind}`)!, 0.5);
         if (Number.isNaN(value)) return '-';
         const ratio = base && setup.name !== reference ? ` (${(value / base).toFixed(2)}x)` : '';
         return `${(value / 1000).toFixed(2)}${ratio}`;
