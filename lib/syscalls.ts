@@ -15,6 +15,15 @@ export interface Syscalls {
   fuseBackingClose(devFuseFd: number, backingId: number): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another process holds the lock. */
   flockExclusive(fd: number): boolean;
+  /**
+   * One read(2) of a FUSE request into `buffer`: its length, or -errno (never throws for a failed
+   * read: ENOENT, EINTR and ENODEV are ordinary events of a serving loop).
+   */
+  fuseRead(devFuseFd: number, buffer: Buffer): number;
+  /** One write(2) of the first `length` bytes of `buffer` (a FUSE reply): bytes written, or -errno. */
+  fuseWrite(devFuseFd: number, buffer: Buffer, length: number): number;
+  /** One writev(2) of `header` then `data` (a FUSE reply and its argument): bytes written, or -errno. */
+  fuseWritev(devFuseFd: number, header: Buffer, data: Buffer): number;
 }
 
 const require = createRequire(import.meta.url);

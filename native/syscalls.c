@@ -5,8 +5,11 @@
  * mount(2) and umount2(2) themselves, because mount(8) turns a regular-file source into a loop device
  * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
  * flock(2) for the one-run-per-machine lock, which the kernel releases when its holder dies.
+ * read(2), write(2) and writev(2) of FUSE requests and replies, for devfuse's serving loop.
  * Each function does one system call; errors become JS errors with `code` set to the errno name
- * and `errno` to its number, like Node's own fs errors.
+ * and `errno` to its number, like Node's own fs errors, except in the FUSE request calls: they
+ * return -errno, because ENOENT (a withdrawn request) and EINTR are part of a serving loop's
+ * ordinary life and an Error with its stack trace costs more than the request.
  */
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -18,6 +21,8 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <sys/xattr.h>
 
 /* struct fuse_backing_map and its ioctls, from include/uapi/linux/fuse.h (7.40); Debian 12's headers predate them. */
@@ -192,6 +197,58 @@ static napi_value js_flock_exclusive(napi_env env, napi_callback_info info) {
 	return result;
 }
 
+/* The bytes of Buffer argument `value`; -1 when it is not a Buffer. */
+static int get_bytes(napi_env env, napi_value value, void **data, size_t *length) {
+	return napi_get_buffer_info(env, value, data, length) == napi_ok ? 0 : -1;
+}
+
+static napi_value int_result(napi_env env, int64_t value) {
+	napi_value result;
+	napi_create_int64(env, value, &result);
+	return result;
+}
+
+/* fuseRead(devFuseFd, buffer) -> bytes read, or -errno: one read(2) of a whole request */
+static napi_value js_fuse_read(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	int32_t fd;
+	void *data;
+	size_t length;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    get_bytes(env, argv[1], &data, &length))
+		return throw_type(env, "fuseRead(devFuseFd, buffer): an integer and a Buffer expected");
+	ssize_t got = read(fd, data, length);
+	return int_result(env, got < 0 ? -errno : got);
+}
+
+/* fuseWrite(devFuseFd, buffer, length) -> bytes written, or -errno: one reply of `length` bytes */
+static napi_value js_fuse_write(napi_env env, napi_callback_info info) {
+	napi_value argv[3];
+	int32_t fd;
+	uint32_t count;
+	void *data;
+	size_t length;
+	if (get_args(env, info, 3, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    get_bytes(env, argv[1], &data, &length) || napi_get_value_uint32(env, argv[2], &count) != napi_ok ||
+	    count > length)
+		return throw_type(env, "fuseWrite(devFuseFd, buffer, length): length must fit the Buffer");
+	ssize_t put = write(fd, data, count);
+	return int_result(env, put < 0 ? -errno : put);
+}
+
+/* fuseWritev(devFuseFd, header, data) -> bytes written, or -errno: one reply of a header and its argument */
+static napi_value js_fuse_writev(napi_env env, napi_callback_info info) {
+	napi_value argv[3];
+	int32_t fd;
+	struct iovec iov[2];
+	if (get_args(env, info, 3, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    get_bytes(env, argv[1], &iov[0].iov_base, &iov[0].iov_len) ||
+	    get_bytes(env, argv[2], &iov[1].iov_base, &iov[1].iov_len))
+		return throw_type(env, "fuseWritev(devFuseFd, header, data): an integer and two Buffers expected");
+	ssize_t put = writev(fd, iov, iov[1].iov_len > 0 ? 2 : 1);
+	return int_result(env, put < 0 ? -errno : put);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 	napi_property_descriptor functions[] = {
 		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
@@ -201,6 +258,9 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"fuseBackingOpen", NULL, js_fuse_backing_open, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingClose", NULL, js_fuse_backing_close, NULL, NULL, NULL, napi_default, NULL},
 		{"flockExclusive", NULL, js_flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
+		{"fuseRead", NULL, js_fuse_read, NULL, NULL, NULL, napi_default, NULL},
+		{"fuseWrite", NULL, js_fuse_write, NULL, NULL, NULL, napi_default, NULL},
+		{"fuseWritev", NULL, js_fuse_writev, NULL, NULL, NULL, napi_default, NULL},
 	};
 	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
 	return exports;

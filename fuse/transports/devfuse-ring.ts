@@ -41,16 +41,18 @@ class RingEntrySink implements ReplySink {
     this.replied = true;
   }
 
-  send(message: Buffer, length: number): void {
+  send(message: Buffer, length: number): number {
     message.copy(this.header, UringReqHeader.IN_OUT, 0, Size.OUT_HEADER);
     message.copy(this.payload, 0, Size.OUT_HEADER, length);
     this.payloadSize(length - Size.OUT_HEADER);
+    return 0;
   }
 
-  sendData(header: Buffer, data: Buffer): void {
+  sendData(header: Buffer, data: Buffer): number {
     header.copy(this.header, UringReqHeader.IN_OUT, 0, Size.OUT_HEADER);
     data.copy(this.payload, 0);
     this.payloadSize(data.length);
+    return 0;
   }
 }
 
