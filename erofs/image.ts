@@ -46,6 +46,8 @@ export const DIR_SIZE_MAX = 256 * 1024 * 1024;
 export const READ_MAX = 256 * 1024 * 1024;
 const INODE_CACHE_ENTRIES = 65_536;
 const DIR_BLOCK_CACHE_ENTRIES = 4_096;
+/** Bytes of decoded xattr names and values kept (a FUSE GETXATTR decodes none when cached). */
+const XATTR_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * A read-only EROFS image: superblock, inodes, data, directories and xattrs, all read through
@@ -58,7 +60,12 @@ export class ErofsImage {
   readonly hasMetabox: boolean;
   private readonly sources: ImageSource[];
   private readonly inodes = new Map<number, ErofsInode>();
-  private readonly dirBlocks = new Map<string, DirEntryRecord[]>();
+  /** Decoded directory blocks by directory inode number, then block index (no string key per lookup). */
+  private readonly dirBlocks = new Map<number, Map<number, DirEntryRecord[]>>();
+  private dirBlocksCached = 0;
+  /** Decoded xattrs by inode number (the image never changes), up to XATTR_CACHE_BYTES. */
+  private readonly xattrLists = new Map<number, Xattr[]>();
+  private xattrBytesCached = 0;
   private prefixes: LongPrefix[] | null = null;
   private readonly extentContext: ExtentContext;
   /** Compression state, from the first compressed read until close(). */
@@ -112,6 +119,7 @@ export class ErofsImage {
     for (const source of this.sources) source.close();
     this.inodes.clear();
     this.dirBlocks.clear();
+    this.xattrLists.clear();
   }
 
   /** The decoded-pcluster cache (for tests and the benchmark); null before any compressed read. */
@@ -301,14 +309,23 @@ export class ErofsImage {
 
   /** The decoded entries of directory block `index`. */
   dirBlock(dir: ErofsInode, index: number): DirEntryRecord[] {
-    const key = `${dir.ino}:${index}`;
-    const cached = this.dirBlocks.get(key);
+    const blocks = this.dirBlocks.get(dir.ino);
+    const cached = blocks?.get(index);
     if (cached) return cached;
     const start = index * this.sb.blockSize;
     const block = this.read(dir, start, Math.min(this.sb.blockSize, dir.size - start));
     const entries = decodeDirBlock(block, dir.ino, start);
-    if (this.dirBlocks.size >= DIR_BLOCK_CACHE_ENTRIES) this.dirBlocks.clear();
-    this.dirBlocks.set(key, entries);
+    if (this.dirBlocksCached >= DIR_BLOCK_CACHE_ENTRIES) {
+      this.dirBlocks.clear();
+      this.dirBlocksCached = 0;
+    }
+    let own = this.dirBlocks.get(dir.ino);
+    if (!own) {
+      own = new Map();
+      this.dirBlocks.set(dir.ino, own);
+    }
+    own.set(index, entries);
+    this.dirBlocksCached++;
     return entries;
   }
 
@@ -339,8 +356,19 @@ export class ErofsImage {
     return this.read(inode, 0, inode.size);
   }
 
-  xattrs(inode: ErofsInode): Xattr[] {
-    return readXattrs(this.xattrContext, inode);
+  /** The inode's xattrs, inline first, then shared (the same array on every call: do not change it). */
+  xattrs(inode: ErofsInode): readonly Xattr[] {
+    const cached = this.xattrLists.get(inode.ino);
+    if (cached) return cached;
+    const xattrs = readXattrs(this.xattrContext, inode);
+    const bytes = xattrs.reduce((sum, xattr) => sum + xattr.name.length + xattr.value.length, 0);
+    if (this.xattrBytesCached + bytes > XATTR_CACHE_BYTES) {
+      this.xattrLists.clear();
+      this.xattrBytesCached = 0;
+    }
+    this.xattrLists.set(inode.ino, xattrs);
+    this.xattrBytesCached += bytes;
+    return xattrs;
   }
 
   /** The inode at an absolute path inside the image ("/" is the root); symlinks are not followed. */
