@@ -202,9 +202,11 @@ static int get_bytes(napi_env env, napi_value value, void **data, size_t *length
 	return napi_get_buffer_info(env, value, data, length) == napi_ok ? 0 : -1;
 }
 
-static napi_value int_result(napi_env env, int64_t value) {
+/* A count or -errno as a JS number: an int32 (a small integer in V8, no heap number), as the
+ * callers' buffers are far below 2 GiB. */
+static napi_value int_result(napi_env env, ssize_t value) {
 	napi_value result;
-	napi_create_int64(env, value, &result);
+	napi_create_int32(env, (int32_t)value, &result);
 	return result;
 }
 

@@ -232,8 +232,10 @@ export class FuseServer {
     const slot = opcode < OPCODE_SLOTS ? opcode : OPCODE_SLOTS - 1;
     this.count(Counter.REQUESTS + slot);
     this.requestLength = length;
-    // The reply's unique is the request's, byte for byte (including FUSE_UNIQUE_RESEND).
-    input.copy(this.output, 8, InHeader.UNIQUE, InHeader.UNIQUE + 8);
+    // The reply's unique is the request's, bit for bit (including FUSE_UNIQUE_RESEND); word by
+    // word, as a partial Buffer copy allocates a view per request.
+    this.output.writeUInt32LE(input.readUInt32LE(InHeader.UNIQUE), 8);
+    this.output.writeUInt32LE(input.readUInt32LE(InHeader.UNIQUE + 4), 12);
     try {
       switch (opcode) {
         case Opcode.INIT:
@@ -359,7 +361,8 @@ export class FuseServer {
     const header = this.header;
     header.writeUInt32LE(Size.OUT_HEADER + data.length, 0);
     header.writeInt32LE(0, 4);
-    this.output.copy(header, 8, 8, 16);
+    header.writeUInt32LE(this.output.readUInt32LE(8), 8);
+    header.writeUInt32LE(this.output.readUInt32LE(12), 12);
     this.sent(this.sink.sendData(header, data));
   }
 
