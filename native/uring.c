@@ -5,12 +5,15 @@
  * One ring per queue (the kernel keeps one queue per possible CPU and hands a request to the queue
  * of the CPU it was issued on). Each ring entry is a pair of buffers the kernel fills with a
  * request and reads the reply from: a struct fuse_uring_req_header and a payload buffer.
- *   ringOpen(devFuseFd, qid, headers[], payloads[]) registers every entry
+ *   ringOpen(devFuseFd, qid, headers[], payloads[], input) registers every entry
  *     (FUSE_IO_URING_CMD_REGISTER) and returns the ring;
  *   ringNext(ring, committed, timeoutMs) commits the reply in entry `committed` (unless it is -1)
  *     and fetches the next request (FUSE_IO_URING_CMD_COMMIT_AND_FETCH), in one io_uring_enter;
  *     it returns the index of the entry now holding a request, -1 after the timeout, -2 once the
- *     kernel ended the queue (ENOTCONN: unmounted or aborted);
+ *     kernel ended the queue (ENOTCONN: unmounted or aborted). The request is also laid out in
+ *     `input` as read(2) of /dev/fuse gives it (fuse_in_header, op_in, payload): three memcpy here
+ *     instead of three Buffer copies in JS, each of which allocates a view. An entry whose sizes
+ *     do not add up (or do not fit `input`) leaves a zero length in input's fuse_in_header.len;
  *   ringClose(ring).
  * Facts from include/uapi/linux/fuse.h (7.42) and fs/fuse/dev_uring.c.
  */
@@ -32,6 +35,13 @@
 #define REQ_HEADER_SIZE 288
 /* fuse_uring_req_header.ring_ent_in_out.commit_id */
 #define COMMIT_ID_OFFSET (256 + 8)
+/* fuse_uring_req_header.ring_ent_in_out.payload_sz */
+#define PAYLOAD_SZ_OFFSET (256 + 16)
+/* fuse_uring_req_header.op_in, and its size (FUSE_URING_OP_IN_OUT_SZ) */
+#define OP_IN_OFFSET 128
+#define OP_IN_SIZE 128
+/* sizeof(struct fuse_in_header) */
+#define IN_HEADER_SIZE 40
 /* The kernel takes the header and the payload as two iovecs (FUSE_URING_IOV_SEGS). */
 #define IOV_SEGS 2
 #define MAX_ENTRIES 256
@@ -54,6 +64,9 @@ struct ring {
 	uint16_t qid;
 	unsigned count;
 	int closed;
+	/* Where each request is laid out as /dev/fuse gives it (the caller's Buffer, kept alive by it). */
+	uint8_t *input;
+	size_t input_length;
 	struct ring_entry entries[MAX_ENTRIES];
 };
 
@@ -93,6 +106,29 @@ static void prepare(struct ring *ring, unsigned index, uint32_t command) {
 	}
 }
 
+/* Copies entry `index`'s request into ring->input as read(2) of /dev/fuse would give it. */
+static void lay_out_request(struct ring *ring, unsigned index) {
+	const uint8_t *header = ring->entries[index].iov[0].iov_base;
+	const uint8_t *payload = ring->entries[index].iov[1].iov_base;
+	uint32_t length, payload_size;
+	memcpy(&length, header, 4);
+	memcpy(&payload_size, header + PAYLOAD_SZ_OFFSET, 4);
+	uint32_t zero = 0;
+	if (length < IN_HEADER_SIZE || payload_size > length - IN_HEADER_SIZE ||
+	    payload_size > ring->entries[index].iov[1].iov_len || length > ring->input_length) {
+		memcpy(ring->input, &zero, 4);
+		return;
+	}
+	uint32_t op_size = length - IN_HEADER_SIZE - payload_size;
+	if (op_size > OP_IN_SIZE) {
+		memcpy(ring->input, &zero, 4);
+		return;
+	}
+	memcpy(ring->input, header, IN_HEADER_SIZE);
+	memcpy(ring->input + IN_HEADER_SIZE, header + OP_IN_OFFSET, op_size);
+	memcpy(ring->input + IN_HEADER_SIZE + op_size, payload, payload_size);
+}
+
 static void finalize_ring(napi_env env, void *data, void *hint) {
 	(void)env;
 	(void)hint;
@@ -108,12 +144,16 @@ static int get_ring(napi_env env, napi_value value, struct ring **ring) {
 	return (*ring)->closed ? -1 : 0;
 }
 
-/* ringOpen(devFuseFd, qid, headers: Buffer[], payloads: Buffer[]) -> ring */
+/* ringOpen(devFuseFd, qid, headers: Buffer[], payloads: Buffer[], input: Buffer) -> ring */
 static napi_value ring_open(napi_env env, napi_callback_info info) {
-	size_t argc = 4;
-	napi_value argv[4];
+	size_t argc = 5;
+	napi_value argv[5];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	if (argc != 4) return throw_type(env, "ringOpen(devFuseFd, qid, headers, payloads)");
+	if (argc != 5) return throw_type(env, "ringOpen(devFuseFd, qid, headers, payloads, input)");
+	void *input;
+	size_t input_length;
+	if (napi_get_buffer_info(env, argv[4], &input, &input_length) != napi_ok || input_length < IN_HEADER_SIZE)
+		return throw_type(env, "ringOpen: input must be a Buffer of at least 40 bytes");
 	int32_t fd, qid;
 	uint32_t count, payload_count;
 	if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &qid) != napi_ok ||
@@ -128,6 +168,8 @@ static napi_value ring_open(napi_env env, napi_callback_info info) {
 	ring->fd = fd;
 	ring->qid = (uint16_t)qid;
 	ring->count = count;
+	ring->input = input;
+	ring->input_length = input_length;
 	for (unsigned index = 0; index < count; index++) {
 		napi_value header, payload;
 		void *header_data, *payload_data;
@@ -219,6 +261,8 @@ static napi_value ring_next(napi_env env, napi_callback_info info) {
 		return value;
 	}
 	if (res < 0) return throw_errno(env, -res, "FUSE_IO_URING_CMD_COMMIT_AND_FETCH");
+	if (index >= ring->count) return throw_errno(env, EPROTO, "io_uring completion for an unknown entry");
+	lay_out_request(ring, index);
 	napi_create_int32(env, (int32_t)index, &value);
 	return value;
 }

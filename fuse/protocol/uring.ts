@@ -18,9 +18,6 @@ export const UringReqHeader = {
   SIZE: 288,
 } as const;
 
-/** The room op_in offers (FUSE_URING_OP_IN_OUT_SZ). */
-export const FUSE_URING_OP_IN_OUT_SZ = 128;
-
 /** struct fuse_uring_ent_in_out, at UringReqHeader.RING_ENT_IN_OUT. */
 export const RingEntInOut = {
   /** u64 flags */

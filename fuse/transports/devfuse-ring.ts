@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { InHeader, Size } from '../protocol/kernel.js';
-import { FUSE_URING_OP_IN_OUT_SZ, RingEntInOut, UringReqHeader } from '../protocol/uring.js';
+import { RingEntInOut, UringReqHeader } from '../protocol/uring.js';
 import type { EndReason, FuseServer, ReplySink } from './devfuse-server.js';
 import { Counter } from './devfuse-shared.js';
 
@@ -16,8 +16,12 @@ interface Ring {
 }
 
 interface UringBinding {
-  ringOpen(devFuseFd: number, qid: number, headers: Buffer[], payloads: Buffer[]): Ring;
-  /** Commits entry `committed` (-1: none), then waits: an entry index, -1 on timeout, -2 when the queue ended. */
+  ringOpen(devFuseFd: number, qid: number, headers: Buffer[], payloads: Buffer[], input: Buffer): Ring;
+  /**
+   * Commits entry `committed` (-1: none), then waits: an entry index, -1 on timeout, -2 when the
+   * queue ended. The entry's request is then also in `input`, laid out as read(2) of /dev/fuse
+   * gives it, or its length (fuse_in_header.len) is 0 when the entry's sizes do not add up.
+   */
   ringNext(ring: Ring, committed: number, timeoutMs: number): number;
   ringClose(ring: Ring): void;
 }
@@ -41,15 +45,22 @@ class RingEntrySink implements ReplySink {
     this.replied = true;
   }
 
+  /** The fuse_out_header (16 bytes) into in_out, word by word: a partial Buffer copy allocates a view. */
+  private outHeader(from: Buffer): void {
+    for (let at = 0; at < Size.OUT_HEADER; at += 4) {
+      this.header.writeUInt32LE(from.readUInt32LE(at), UringReqHeader.IN_OUT + at);
+    }
+  }
+
   send(message: Buffer, length: number): number {
-    message.copy(this.header, UringReqHeader.IN_OUT, 0, Size.OUT_HEADER);
-    message.copy(this.payload, 0, Size.OUT_HEADER, length);
+    this.outHeader(message);
+    if (length > Size.OUT_HEADER) message.copy(this.payload, 0, Size.OUT_HEADER, length);
     this.payloadSize(length - Size.OUT_HEADER);
     return 0;
   }
 
   sendData(header: Buffer, data: Buffer): number {
-    header.copy(this.header, UringReqHeader.IN_OUT, 0, Size.OUT_HEADER);
+    this.outHeader(header);
     data.copy(this.payload, 0);
     this.payloadSize(data.length);
     return 0;
@@ -83,9 +94,9 @@ export function serveRing(
 ): EndReason {
   const headers = Array.from({ length: queue.depth }, () => Buffer.alloc(UringReqHeader.SIZE));
   const payloads = Array.from({ length: queue.depth }, () => Buffer.allocUnsafeSlow(queue.payloadBytes));
-  const ring = uring.ringOpen(fd, queue.qid, headers, payloads);
-  onRegistered();
   const input = server.input;
+  const ring = uring.ringOpen(fd, queue.qid, headers, payloads, input);
+  onRegistered();
   let committed = -1;
   try {
     for (;;) {
@@ -98,19 +109,12 @@ export function serveRing(
       }
       counters[Counter.RING_REQUESTS]! += 1;
       const header = headers[index]!;
-      const payload = payloads[index]!;
-      const length = header.readUInt32LE(InHeader.LEN);
-      const payloadSize = header.readUInt32LE(UringReqHeader.RING_ENT_IN_OUT + RingEntInOut.PAYLOAD_SZ);
-      const opSize = length - Size.IN_HEADER - payloadSize;
       sink.header = header;
-      sink.payload = payload;
+      sink.payload = payloads[index]!;
       sink.replied = false;
-      if (opSize >= 0 && opSize <= FUSE_URING_OP_IN_OUT_SZ && length <= input.length) {
-        header.copy(input, 0, 0, Size.IN_HEADER);
-        header.copy(input, Size.IN_HEADER, UringReqHeader.OP_IN, UringReqHeader.OP_IN + opSize);
-        payload.copy(input, Size.IN_HEADER + opSize, 0, payloadSize);
-        if (server.handle(length)) return 'destroyed';
-      }
+      // ringNext laid the request out in `input` (length 0: not as the protocol says).
+      const length = input.readUInt32LE(InHeader.LEN);
+      if (length >= Size.IN_HEADER && server.handle(length)) return 'destroyed';
       // Every entry goes back to the kernel with an answer, or it would hold its request forever:
       // one not laid out as the protocol says, or left unanswered, gets ENOSYS (the unique stays
       // where the in header had it).
