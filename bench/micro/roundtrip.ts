@@ -11,7 +11,9 @@
  *   read-4k         one READ of 4 KiB at a random offset, O_DIRECT (the kernel's file-backed EROFS
  *                   takes no O_DIRECT: shown as -).
  * Daemons keep their defaults (a day of entry/attr/negative timeouts where they take them).
- * Medians over rounds, and each daemon's ratio to erofsfuse's median.
+ * Medians over rounds, and each daemon's ratio to erofsfuse's median; then the same for the CPU
+ * time the daemon's threads ran per operation (/proc/PID/task/TID/schedstat over the timed loop):
+ * what the daemon itself costs, less sensitive than latency to what else the machine runs.
  *
  * Run: npm run bench:roundtrip [-- --files N --count N --rounds N --setups a,b]
  */
@@ -24,6 +26,7 @@ import { execa } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
+import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
 import { table } from './text-table.js';
 
@@ -131,14 +134,25 @@ async function runDriver(kind: Kind, mountpoint: string, count: number) {
   return execa(DRIVER, [kind, mountpoint, String(FILES), String(count)], { reject: false });
 }
 
-async function driveOnce(kind: Kind, mountpoint: string): Promise<number> {
+interface Sample {
+  /** Mean wall-clock ns per operation, as the driver timed it. */
+  ns: number;
+  /** The daemon's CPU ns per operation over the driver's run (NaN without a daemon). */
+  daemonCpuNs: number;
+}
+
+async function driveOnce(kind: Kind, setup: MountedSetup): Promise<Sample> {
+  const { mountpoint, pid } = setup;
   // stat times first lookups; every other kind must not pay a LOOKUP for a dentry some setup's
   // stat sample dropped, so each of them first looks every file up, untimed.
   if (kind === 'stat') writeFileSync('/proc/sys/vm/drop_caches', '2');
   else await runDriver('stat', mountpoint, FILES);
+  const before = pid ? snapshotProcess(pid) : null;
   const result = await runDriver(kind, mountpoint, COUNT);
+  const cpuNs = before && pid ? processDelta(before, snapshotProcess(pid)).cpuNs : Number.NaN;
   if (result.exitCode !== 0) throw new Error(`${kind} on ${mountpoint}: ${String(result.stderr).trim()}`);
-  return Number(String(result.stdout).trim());
+  const ns = Number(String(result.stdout).trim());
+  return { ns, daemonCpuNs: cpuNs / (kind === 'stat' ? Math.min(COUNT, FILES) : COUNT) };
 }
 
 const mounted: MountedSetup[] = [];
@@ -157,37 +171,47 @@ try {
     mounted.push(await definition.mount(mountpoint));
   }
   // Warm-up: page cache of the image, the daemons' own caches, JIT; not recorded.
-  for (const setup of mounted) for (const kind of kinds) await driveOnce(kind, setup.mountpoint);
-  const samples = new Map<string, number[]>();
+  for (const setup of mounted) for (const kind of kinds) await driveOnce(kind, setup);
+  const samples = new Map<string, Sample[]>();
   const random = new SeededRandom('roundtrip');
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
   for (let round = 0; round < ROUNDS; round++) {
     for (const kind of kinds) {
       for (const setup of random.shuffled(mounted)) {
         const key = `${setup.name}/${kind}`;
-        samples.set(key, [...(samples.get(key) ?? []), await driveOnce(kind, setup.mountpoint)]);
+        samples.set(key, [...(samples.get(key) ?? []), await driveOnce(kind, setup)]);
       }
     }
     process.stderr.write(`roundtrip: round ${round + 1}/${ROUNDS}\n`);
   }
   const reference = mounted.some((setup) => setup.name === 'erofsfuse') ? 'erofsfuse' : null;
-  const header = ['µs per operation', ...mounted.map((setup) => setup.name)];
-  const rows = kinds.map((kind) => {
-    const base = reference ? percentile(samples.get(`${reference}/${kind}`)!, 0.5) : null;
-    return [
-      labels[kind],
-      ...mounted.map((setup) => {
-        const value = percentile(samples.get(`${setup.name}/${kind}`)!, 0.5);
-        if (Number.isNaN(value)) return '-';
-        const ratio = base && setup.name !== reference ? ` (${(value / base).toFixed(2)}x)` : '';
-        return `${(value / 1000).toFixed(2)}${ratio}`;
+  const median = (name: string, kind: Kind, field: keyof Sample) =>
+    percentile(
+      samples.get(`${name}/${kind}`)!.map((sample) => sample[field]),
+      0.5,
+    );
+  const tableOf = (title: string, field: keyof Sample) =>
+    table(
+      [title, ...mounted.map((setup) => setup.name)],
+      kinds.map((kind) => {
+        const base = reference ? median(reference, kind, field) : null;
+        return [
+          labels[kind],
+          ...mounted.map((setup) => {
+            const value = median(setup.name, kind, field);
+            if (Number.isNaN(value)) return '-';
+            const ratio = base && setup.name !== reference ? ` (${(value / base).toFixed(2)}x)` : '';
+            return `${(value / 1000).toFixed(2)}${ratio}`;
+          }),
+        ];
       }),
-    ];
-  });
+    );
   const load = readFileSync('/proc/loadavg', 'utf8').trim();
   process.stdout.write(
-    `files=${FILES} ops per sample=${COUNT} rounds=${ROUNDS}; medians over rounds${reference ? ', (ratio to erofsfuse)' : ''}; load at the end: ${load}\n`,
+    `files=${FILES} ops per sample=${COUNT} rounds=${ROUNDS}; medians over rounds${reference ? ', (ratio to erofsfuse)' : ''}; load before: ${loadBefore}; after: ${load}\n`,
   );
-  process.stdout.write(`${table(header, rows)}\n`);
+  process.stdout.write(`${tableOf('µs per operation', 'ns')}\n\n`);
+  process.stdout.write(`${tableOf('daemon CPU µs per op', 'daemonCpuNs')}\n`);
   for (const setup of mounted) {
     const channel = setup.facts.requestChannel;
     if (channel) process.stdout.write(`${setup.name}: ${String(channel)}\n`);
