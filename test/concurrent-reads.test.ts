@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -75,7 +75,10 @@ describe('concurrent reads are byte-exact against the kernel mount', () => {
         for (const readers of READERS) {
           it(`${transport}, ${readers} reader${readers > 1 ? 's' : ''}: no wrong or short read`, async (t) => {
             const mountpoint = join(root, `${name}-${transport}-${readers}`);
+            const factsFile = `${mountpoint}.facts.json`;
             mkdirSync(mountpoint);
+            // The module parameter is machine-wide (other runs may turn it off): set it for this mount.
+            if (transport === 'devfuse-uring' && enableUringBefore !== null) setFuseIoUring(true);
             const started = await fusebench([
               'mount',
               image,
@@ -83,8 +86,18 @@ describe('concurrent reads are byte-exact against the kernel mount', () => {
               '--transport',
               transport,
               '--background',
+              '--facts-file',
+              factsFile,
             ]);
             assert.equal(started.exitCode, 0, String(started.stderr));
+            if (transport === 'devfuse-uring') {
+              // Byte-exact through the ring itself, not through the /dev/fuse fallback.
+              const facts = JSON.parse(readFileSync(factsFile, 'utf8')) as {
+                requestChannel: string;
+                ioUringRefused?: string;
+              };
+              assert.match(facts.requestChannel, /^io_uring: /, facts.ioUringRefused);
+            }
             const pid = Number(String(started.stdout).trim());
             daemons.push(pid);
             mounted.push(mountpoint);
