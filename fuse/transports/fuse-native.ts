@@ -15,10 +15,10 @@ import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from
  * - names and paths cross as UTF-8 strings, so names that are not UTF-8 are mangled;
  * - libfuse's fuse_loop_mt always runs (up to 10 threads), all waiting on the one JS thread, so
  *   the threads option has no effect; keep-cache is per mount (kernel_cache), not per open.
- * It runs patched (patches/fuse-native+2.2.6.patch, applied and built by the install script) so that
- * listxattr learns its caller. Options it has no field for (use_ino, ro, timeouts of 0, ...) ride inside `fsname`, which
- * fuse-native appends unescaped to libfuse's -o list. Its own unmount shells out to
- * `fusermount -uz`; this transport unmounts with umount2(2) instead.
+ * It runs patched (patches/fuse-native+2.2.6.patch, applied and built by the install script) so
+ * that listxattr learns its caller. Options it has no field for (use_ino, ro, timeouts of 0, ...)
+ * ride inside `fsname`, which fuse-native appends unescaped to libfuse's -o list. Its own unmount
+ * shells out to `fusermount -uz`; this transport unmounts with umount2(2) instead.
  */
 
 type Callback<T extends unknown[]> = (error: number, ...result: T) => void;
