@@ -15,6 +15,11 @@ export interface Syscalls {
   fuseBackingClose(devFuseFd: number, backingId: number): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another process holds the lock. */
   flockExclusive(fd: number): boolean;
+  /**
+   * _exit(2): ends every thread at once, without Node's exit, which waits for worker threads (a
+   * worker blocked in read(2) on /dev/fuse never returns). No 'exit' handlers run.
+   */
+  exitProcess(status: number): never;
 }
 
 const require = createRequire(import.meta.url);

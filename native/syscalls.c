@@ -5,6 +5,8 @@
  * mount(2) and umount2(2) themselves, because mount(8) turns a regular-file source into a loop device
  * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
  * flock(2) for the one-run-per-machine lock, which the kernel releases when its holder dies.
+ * _exit(2) for a daemon whose worker threads sit in read(2) on /dev/fuse: Node's own exit waits
+ * for every worker, and no JS call ends a thread blocked in a system call.
  * Each function does one system call; errors become JS errors with `code` set to the errno name
  * and `errno` to its number, like Node's own fs errors.
  */
@@ -19,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 /* struct fuse_backing_map and its ioctls, from include/uapi/linux/fuse.h (7.40); Debian 12's headers predate them. */
 struct fusebench_backing_map {
@@ -192,6 +195,15 @@ static napi_value js_flock_exclusive(napi_env env, napi_callback_info info) {
 	return result;
 }
 
+/* exitProcess(status): ends every thread of the process at once (exit_group), never returns */
+static napi_value js_exit_process(napi_env env, napi_callback_info info) {
+	napi_value argv[1];
+	int32_t status;
+	if (get_args(env, info, 1, argv) || napi_get_value_int32(env, argv[0], &status) != napi_ok)
+		return throw_type(env, "exitProcess(status): an integer expected");
+	_exit(status & 0xff);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 	napi_property_descriptor functions[] = {
 		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
@@ -201,6 +213,7 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"fuseBackingOpen", NULL, js_fuse_backing_open, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingClose", NULL, js_fuse_backing_close, NULL, NULL, NULL, napi_default, NULL},
 		{"flockExclusive", NULL, js_flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
+		{"exitProcess", NULL, js_exit_process, NULL, NULL, NULL, napi_default, NULL},
 	};
 	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
 	return exports;

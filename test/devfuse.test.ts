@@ -25,7 +25,7 @@ import { direntPlusSize, NodeIds, splitTimeout, writeAttr } from '../fuse/protoc
 import { DIRENTPLUS_NAME_OFFSET, Size } from '../fuse/protocol/kernel.js';
 import { RingEntInOut, UringReqHeader } from '../fuse/protocol/uring.js';
 import { findMount, isMounted, unmount } from '../lib/mounts.js';
-import { MountFlags, syscalls } from '../lib/syscalls.js';
+import { MountFlags, syscalls, UnmountFlags } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { fuseIoUringEnabled, setFuseIoUring } from '../runners/fuse-uring.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
@@ -671,6 +671,49 @@ print(json.dumps({'listed': [listed(p) for p in paths], 'opaque': opaque(paths[0
       .trim()
       .split(' ');
     assert.match(String(code), /^(ENOTCONN|ECONNABORTED)$/, 'the held file ends with the connection');
+  });
+
+  it('SIGTERM ends a session whose detached mount holds an idle open file: its reads then fail', {
+    timeout: 60_000,
+  }, async () => {
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('idle-held');
+    // Two threads, both blocked in read(2) once the file is open: no request will wake them.
+    const daemon = await startDaemon(
+      ['mount', image, mountpoint, '--transport', 'devfuse', '--threads', '2', '--direct-io'],
+      'idle-held',
+    );
+    // Opens a file, says so, and touches the mount again only when a line arrives on stdin.
+    const holder = execa(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'r'); console.log('open');
+         process.stdin.once('data', () => {
+           try { fs.readSync(fd, Buffer.alloc(4096), 0, 4096, 0); console.log('read'); } catch (e) { console.log(e.code); }
+           process.exit(0);
+         });`,
+        join(mountpoint, 'data', 'big_rand'),
+      ],
+      { reject: false, stdin: 'pipe' },
+    );
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      syscalls.umount2(mountpoint, UnmountFlags.MNT_DETACH);
+      assert.equal(isMounted(mountpoint), false);
+      process.kill(daemon.pid, 'SIGTERM');
+      // Bounded only so that a daemon that waits for the file to close fails here, not at the timeout.
+      assert.equal(await waitUntilGone(daemon.pid, 20_000), true, 'the daemon ended while the file was open');
+      const result = await daemon.child;
+      assert.equal(result.exitCode, 0, String(result.stderr));
+      holder.stdin!.end('\n');
+      const [, code] = String((await holder).stdout)
+        .trim()
+        .split('\n');
+      assert.match(String(code), /^(ENOTCONN|ECONNABORTED)$/, 'the open file ends with the connection');
+    } finally {
+      holder.kill();
+    }
   });
 
   it('refuses kernel passthrough on fuse-native and a bad thread count', { timeout: 60_000 }, async () => {
