@@ -44,6 +44,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" >"$stamp"
 fi
 
+# npm ci applies patches/ and builds the patched packages; a machine installed before a patch
+# changed gets it here (a no-op when it is applied and built).
+npm run --silent patch-dependencies
+
 # npm ci builds the native parts; a later change to their sources alone must rebuild them too.
 native_stamp=build/.fusebench-native-sha256
 native_hash=$(cat binding.gyp native/* | sha256sum | cut -d' ' -f1)

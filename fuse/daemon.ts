@@ -18,6 +18,7 @@ import { findMount, unmount } from '../lib/mounts.js';
 import { dropPrivileges, startUnmountHelper, UNPRIVILEGED_ID } from '../lib/privileges.js';
 import { writeFileAtomic } from '../lib/safe-write.js';
 import { takeSignals } from '../lib/signals.js';
+import { syscalls } from '../lib/syscalls.js';
 import { isAlive, processStartTime, stopProcess } from '../runners/processes.js';
 import type { DaemonRequest } from './daemon-request.js';
 import type { BackendSpec, Fact, ServedMount } from './transport.js';
@@ -223,7 +224,10 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
       // Without root the record stays; the next daemon or `fusebench cleanup` prunes it.
     }
     releaseSignals();
-    setTimeout(() => process.exit(), 1000).unref();
+    // What still holds the process a second later is a serving thread blocked in read(2) on
+    // /dev/fuse (no request will come): process.exit() would wait for it, _exit(2) ends it, and
+    // the kernel then aborts the connection, so open files on a detached mount get ENOTCONN.
+    setTimeout(() => syscalls.exitProcess(Number(process.exitCode ?? 0)), 1000).unref();
   }
   return 0;
 }

@@ -24,6 +24,11 @@ export interface Syscalls {
   fuseWrite(devFuseFd: number, buffer: Buffer, length: number): number;
   /** One writev(2) of `header` then `data` (a FUSE reply and its argument): bytes written, or -errno. */
   fuseWritev(devFuseFd: number, header: Buffer, data: Buffer): number;
+  /**
+   * _exit(2): ends every thread at once, without Node's exit, which waits for worker threads (a
+   * worker blocked in read(2) on /dev/fuse never returns). No 'exit' handlers run.
+   */
+  exitProcess(status: number): never;
 }
 
 const require = createRequire(import.meta.url);

@@ -6,6 +6,8 @@
  * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
  * flock(2) for the one-run-per-machine lock, which the kernel releases when its holder dies.
  * read(2), write(2) and writev(2) of FUSE requests and replies, for devfuse's serving loop.
+ * _exit(2) for a daemon whose worker threads sit in read(2) on /dev/fuse: Node's own exit waits
+ * for every worker, and no JS call ends a thread blocked in a system call.
  * Each function does one system call; errors become JS errors with `code` set to the errno name
  * and `errno` to its number, like Node's own fs errors, except in the FUSE request calls: they
  * return -errno, because ENOENT (a withdrawn request) and EINTR are part of a serving loop's
@@ -251,6 +253,15 @@ static napi_value js_fuse_writev(napi_env env, napi_callback_info info) {
 	return int_result(env, put < 0 ? -errno : put);
 }
 
+/* exitProcess(status): ends every thread of the process at once (exit_group), never returns */
+static napi_value js_exit_process(napi_env env, napi_callback_info info) {
+	napi_value argv[1];
+	int32_t status;
+	if (get_args(env, info, 1, argv) || napi_get_value_int32(env, argv[0], &status) != napi_ok)
+		return throw_type(env, "exitProcess(status): an integer expected");
+	_exit(status & 0xff);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 	napi_property_descriptor functions[] = {
 		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
@@ -263,6 +274,7 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"fuseRead", NULL, js_fuse_read, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseWrite", NULL, js_fuse_write, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseWritev", NULL, js_fuse_writev, NULL, NULL, NULL, napi_default, NULL},
+		{"exitProcess", NULL, js_exit_process, NULL, NULL, NULL, napi_default, NULL},
 	};
 	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
 	return exports;

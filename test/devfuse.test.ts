@@ -25,7 +25,7 @@ import { direntPlusSize, NodeIds, splitTimeout, writeAttr } from '../fuse/protoc
 import { DIRENTPLUS_NAME_OFFSET, Size } from '../fuse/protocol/kernel.js';
 import { RingEntInOut, UringReqHeader } from '../fuse/protocol/uring.js';
 import { findMount, isMounted, unmount } from '../lib/mounts.js';
-import { MountFlags, syscalls } from '../lib/syscalls.js';
+import { MountFlags, syscalls, UnmountFlags } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { fuseIoUringEnabled, setFuseIoUring } from '../runners/fuse-uring.js';
 import { isAlive, stopProcess } from '../runners/processes.js';
@@ -339,28 +339,46 @@ describe('devfuse transport', () => {
     assert.ok(lookups >= MISSING_STATS, `every stat of the missing name was a LOOKUP: ${lookups}`);
   });
 
-  it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN, as the kernel mount does', {
+  it('lists trusted.* xattr names only to callers with CAP_SYS_ADMIN on both transports, as the kernel mount does', {
     timeout: 60_000,
   }, async () => {
     const image = unpackFixture('plain-default', root);
     const kernel = newMountpoint('trusted-kernel');
     syscalls.mount(image, kernel, 'erofs', MountFlags.MS_RDONLY, '');
-    const served = newMountpoint('trusted-devfuse');
-    const daemon = await startDaemon(['mount', image, served, '--transport', 'devfuse'], 'trusted');
     // The unprivileged caller must be able to reach the mounts.
     chmodSync(root, 0o755);
-    const list = `import os, sys, json
-print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_symlinks=False))
-                  for p in ['xattrs/shared/f0', 'xattrs/shared', 'sizes']}))`;
-    const listed = async (mountpoint: string, uid: number) =>
-      JSON.parse((await execa('python3', ['-c', list, mountpoint], { uid, gid: uid })).stdout);
-    for (const uid of [0, 65534]) {
-      assert.deepEqual(await listed(served, uid), await listed(kernel, uid), `uid ${uid}`);
+    // Each path's listed names, and what reading trusted.overlay.opaque gives (value or errno name).
+    const probe = `import os, sys, json, errno
+def listed(path):
+    return sorted(os.listxattr(path, follow_symlinks=False))
+def opaque(path):
+    try:
+        return os.getxattr(path, 'trusted.overlay.opaque', follow_symlinks=False).hex()
+    except OSError as error:
+        return errno.errorcode[error.errno]
+paths = [os.path.join(sys.argv[1], p) for p in ['xattrs/shared/f0', 'xattrs/shared', 'sizes']]
+print(json.dumps({'listed': [listed(p) for p in paths], 'opaque': opaque(paths[0])}))`;
+    const seen = async (mountpoint: string, uid: number) =>
+      JSON.parse((await execa('python3', ['-c', probe, mountpoint], { uid, gid: uid })).stdout) as {
+        listed: string[][];
+        opaque: string;
+      };
+    const asRoot = await seen(kernel, 0);
+    const asNobody = await seen(kernel, 65534);
+    assert.ok(asRoot.listed[0]!.includes('trusted.overlay.opaque'), 'the fixture has a trusted.* xattr');
+    assert.ok(!asNobody.listed[0]!.includes('trusted.overlay.opaque'));
+    assert.equal(asNobody.opaque, 'ENODATA');
+    for (const transport of ['devfuse', 'fuse-native']) {
+      const served = newMountpoint(`trusted-${transport}`);
+      const daemon = await startDaemon(
+        ['mount', image, served, '--transport', transport],
+        `trusted-${transport}`,
+      );
+      assert.deepEqual(await seen(served, 0), asRoot, `${transport} as root`);
+      assert.deepEqual(await seen(served, 65534), asNobody, `${transport} as nobody`);
+      await fusebench(['umount', served]);
+      await daemon.child;
     }
-    assert.ok((await listed(served, 0))['xattrs/shared/f0'].includes('trusted.overlay.opaque'));
-    assert.ok(!(await listed(served, 65534))['xattrs/shared/f0'].includes('trusted.overlay.opaque'));
-    await fusebench(['umount', served]);
-    await daemon.child;
     await unmount(kernel);
   });
 
@@ -653,6 +671,49 @@ print(json.dumps({p: sorted(os.listxattr(os.path.join(sys.argv[1], p), follow_sy
       .trim()
       .split(' ');
     assert.match(String(code), /^(ENOTCONN|ECONNABORTED)$/, 'the held file ends with the connection');
+  });
+
+  it('SIGTERM ends a session whose detached mount holds an idle open file: its reads then fail', {
+    timeout: 60_000,
+  }, async () => {
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('idle-held');
+    // Two threads, both blocked in read(2) once the file is open: no request will wake them.
+    const daemon = await startDaemon(
+      ['mount', image, mountpoint, '--transport', 'devfuse', '--threads', '2', '--direct-io'],
+      'idle-held',
+    );
+    // Opens a file, says so, and touches the mount again only when a line arrives on stdin.
+    const holder = execa(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'r'); console.log('open');
+         process.stdin.once('data', () => {
+           try { fs.readSync(fd, Buffer.alloc(4096), 0, 4096, 0); console.log('read'); } catch (e) { console.log(e.code); }
+           process.exit(0);
+         });`,
+        join(mountpoint, 'data', 'big_rand'),
+      ],
+      { reject: false, stdin: 'pipe' },
+    );
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      syscalls.umount2(mountpoint, UnmountFlags.MNT_DETACH);
+      assert.equal(isMounted(mountpoint), false);
+      process.kill(daemon.pid, 'SIGTERM');
+      // Bounded only so that a daemon that waits for the file to close fails here, not at the timeout.
+      assert.equal(await waitUntilGone(daemon.pid, 20_000), true, 'the daemon ended while the file was open');
+      const result = await daemon.child;
+      assert.equal(result.exitCode, 0, String(result.stderr));
+      holder.stdin!.end('\n');
+      const [, code] = String((await holder).stdout)
+        .trim()
+        .split('\n');
+      assert.match(String(code), /^(ENOTCONN|ECONNABORTED)$/, 'the open file ends with the connection');
+    } finally {
+      holder.kill();
+    }
   });
 
   it('refuses kernel passthrough on fuse-native and a bad thread count', { timeout: 60_000 }, async () => {

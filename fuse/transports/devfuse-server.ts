@@ -308,9 +308,6 @@ export class FuseServer {
           // Every request is answered synchronously and in full: by the time an INTERRUPT is read,
           // its request has been answered or is being answered. No reply (EAGAIN would requeue it).
           return;
-        case Opcode.NOTIFY_REPLY:
-          // The kernel's answer to a FUSE_NOTIFY_RETRIEVE (sent only to wake this thread): no reply.
-          return;
         case Opcode.DESTROY:
           this.destroyed = true;
           this.reply(0);

@@ -3,14 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { FatalError } from '../../lib/errors.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { MountFlags, syscalls } from '../../lib/syscalls.js';
-import {
-  FUSE_MAX_MAX_PAGES,
-  FUSE_MIN_READ_BUFFER,
-  FUSE_ROOT_ID,
-  OPCODE_SLOTS,
-  opcodeName,
-  Size,
-} from '../protocol/kernel.js';
+import { FUSE_MAX_MAX_PAGES, FUSE_MIN_READ_BUFFER, OPCODE_SLOTS, opcodeName } from '../protocol/kernel.js';
 import {
   type BackendSpec,
   type Fact,
@@ -52,9 +45,11 @@ const MAX_WRITE = 128 * 1024;
 const INIT_TIMEOUT_MS = 10_000;
 /** After an unmount, how long the workers get to see the connection end before the daemon gives up on them. */
 const DRAIN_MS = 1000;
-/** How long stopped threads get to notice the stop flag before the daemon gives up on them. */
-const STOP_MS = 3000;
-const NOTIFY_RETRIEVE = 5;
+/**
+ * How long stopped threads get to finish the request in hand and see the stop flag. A thread
+ * blocked in read(2) with no request coming never does: the process's exit ends it.
+ */
+const STOP_MS = 500;
 /** Ring entries per io_uring queue: requests one queue holds at once (libfuse's default is 8). */
 const RING_DEPTH = 8;
 /** How long INIT's thread and the ring threads get to register, before the mount is reported. */
@@ -120,28 +115,6 @@ export function summarizeCounters(counters: Float64Array): string {
     `ringRequests=${counters[Counter.RING_REQUESTS]}`,
   ];
   return `${total} requests: ${parts.join(', ')}; ${extra.join(', ')}`;
-}
-
-/**
- * Wakes one thread blocked in read(2) on `fd`: a FUSE_NOTIFY_RETRIEVE for the root (always in the
- * kernel's inode cache while the connection lives) makes the kernel queue a FUSE_NOTIFY_REPLY
- * request, which needs no answer. The only other ways out of that read(2) are a request from a
- * client and the end of the connection; a Worker blocked in it cannot be terminated, and a
- * process with one cannot exit.
- */
-function wakeReader(fd: number): boolean {
-  const message = Buffer.alloc(Size.OUT_HEADER + 32);
-  message.writeUInt32LE(message.length, 0);
-  message.writeInt32LE(NOTIFY_RETRIEVE, 4);
-  // unique 0 marks a notification; notify_unique, nodeid, offset, size 0, padding.
-  message.writeUInt32LE(1, Size.OUT_HEADER);
-  message.writeUInt32LE(FUSE_ROOT_ID, Size.OUT_HEADER + 8);
-  try {
-    writeSync(fd, message);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface Pool {
@@ -340,18 +313,15 @@ async function serve(
   });
   closed.catch(() => {});
   /**
-   * Makes every serving thread return: sets the stop flag and wakes each blocked read(2) until
-   * all threads have exited (or STOP_MS passed). Needed when the connection outlives the mount
-   * (lazily detached with files still open) or a thread failed and the rest must not linger.
+   * Asks every serving thread to return once its request is answered, and says whether all did
+   * within STOP_MS. Needed when the connection outlives the mount (lazily detached with files
+   * still open) or a thread failed and the rest must not linger. A thread blocked in read(2) with
+   * no request coming cannot be woken (Linux 6.18 refuses the FUSE_NOTIFY_RETRIEVE of a directory
+   * that once woke it); the daemon's exit ends it, which aborts the connection.
    */
   const stopServing = async (): Promise<boolean> => {
     Atomics.store(negotiated, Negotiated.STOP, 1);
-    const exited = pool.allExited.then(() => true);
-    for (let waited = 0; waited < STOP_MS; waited += 100) {
-      for (let worker = 0; worker < threads; worker++) wakeReader(fd);
-      if (await Promise.race([exited, sleep(100).then(() => false)])) return true;
-    }
-    return false;
+    return Promise.race([pool.allExited.then(() => true), sleep(STOP_MS).then(() => false)]);
   };
   pool.exited.then(
     () => {
@@ -436,7 +406,7 @@ async function serve(
     async close() {
       if (!finished && findMount(mountpoint)?.device === entry.device) await unmountLater();
       // A lazily detached mount lives while files on it are open; the daemon stops waiting after
-      // DRAIN_MS and its exit then ends the connection (clients see ENOTCONN).
+      // DRAIN_MS and its exit then aborts the connection (clients see ENOTCONN), as a stop must.
       const drained = await Promise.race([
         closed.then(
           () => true,
@@ -445,13 +415,10 @@ async function serve(
         sleep(DRAIN_MS).then(() => false),
       ]);
       if (!drained) {
-        // Files on the lazily detached mount are still open. Stop the threads (each returns after
-        // the request that wakes it); the process then exits, which ends the connection.
-        writeSync(2, 'fusebench: devfuse: connection still in use after unmount; ending it\n');
-        if (!(await stopServing())) {
-          writeSync(2, 'fusebench: devfuse: serving threads did not stop; the process cannot exit cleanly\n');
-          settle();
-        }
+        // Files on the lazily detached mount are still open. Stop the threads that a request
+        // wakes; threads left blocked in read(2) end with the process, which aborts the connection.
+        writeSync(2, 'fusebench: devfuse: connection still in use after unmount; aborting it\n');
+        if (!(await stopServing())) settle();
       }
       await closed;
     },

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { FatalError } from '../../lib/errors.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { createBackend } from '../backends/index.js';
+import { namesVisibleTo } from '../caller.js';
 import { type Attr, Errno, errnoOf, type Filesystem, FsError, type Timespec } from '../filesystem.js';
 import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from '../transport.js';
 
@@ -14,9 +15,10 @@ import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from
  * - names and paths cross as UTF-8 strings, so names that are not UTF-8 are mangled;
  * - libfuse's fuse_loop_mt always runs (up to 10 threads), all waiting on the one JS thread, so
  *   the threads option has no effect; keep-cache is per mount (kernel_cache), not per open.
- * Options it has no field for (use_ino, ro, timeouts of 0, ...) ride inside `fsname`, which
- * fuse-native appends unescaped to libfuse's -o list. Its own unmount shells out to
- * `fusermount -uz`; this transport unmounts with umount2(2) instead.
+ * It runs patched (patches/fuse-native+2.2.6.patch, applied and built by the install script) so
+ * that listxattr learns its caller. Options it has no field for (use_ino, ro, timeouts of 0, ...)
+ * ride inside `fsname`, which fuse-native appends unescaped to libfuse's -o list. Its own unmount
+ * shells out to `fusermount -uz`; this transport unmounts with umount2(2) instead.
  */
 
 type Callback<T extends unknown[]> = (error: number, ...result: T) => void;
@@ -72,6 +74,8 @@ type FuseConstructor = new (mountpoint: string, ops: FuseOps, options: FuseOptio
 
 interface FuseBinding {
   fuse_native_unmount(mountpoint: string, thread: Buffer): void;
+  /** 1 in fusebench's patched build (patches/fuse-native+2.2.6.patch); absent in the published one. */
+  listxattr_caller_pid?: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -81,7 +85,11 @@ const UINT32_MAX = 0xffff_ffff;
 /** Open files at once; also the largest handle number, well inside fuse-native's int32 handles. */
 const MAX_OPEN_FILES = 1 << 20;
 
-/** fuse-native loads libfuse.so.2 when required: fail with one line saying what to install. */
+/**
+ * fuse-native loads libfuse.so.2 when required: fail with one line saying what to install. Only the
+ * patched build passes listxattr its caller, which trusted.* names need: the published binary is
+ * refused rather than serving a mount that lists them to everyone.
+ */
 function loadFuseNative(): { Fuse: FuseConstructor; binding: FuseBinding; library: string | null } {
   let Fuse: FuseConstructor;
   let binding: FuseBinding;
@@ -95,6 +103,11 @@ function loadFuseNative(): { Fuse: FuseConstructor; binding: FuseBinding; librar
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new FatalError(
       `fuse-native cannot load (${message}); it needs libfuse.so.2: apt-get install libfuse2`,
+    );
+  }
+  if (binding.listxattr_caller_pid !== 1) {
+    throw new FatalError(
+      "fuse-native is the published build, not fusebench's patched one: run npm run patch-dependencies",
     );
   }
   return { Fuse, binding, library: loadedLibfuse() };
@@ -347,7 +360,9 @@ function createOps(backend: Filesystem): { ops: FuseOps; idOf(path: string): num
 /**
  * fuse-native's own getxattr/listxattr answers lose the kernel's buffer size (a value that does
  * not fit must be ERANGE, not a longer reply) and take names only as strings; these overrides of
- * its internal handlers answer from the backend directly.
+ * its internal handlers answer from the backend directly. listxattr gets the caller's pid from the
+ * patched build, to list trusted.* names as the kernel does; getxattr of a trusted.* name by a
+ * caller without CAP_SYS_ADMIN never reaches the daemon (the VFS answers ENODATA itself).
  */
 function fuseClass(Fuse: FuseConstructor, backend: Filesystem, idOf: (path: string) => number) {
   return class FusebenchFuse extends Fuse {
@@ -363,9 +378,9 @@ function fuseClass(Fuse: FuseConstructor, backend: Filesystem, idOf: (path: stri
       }
     }
 
-    _op_listxattr(signal: Signal, path: string, listBuffer: Buffer) {
+    _op_listxattr(signal: Signal, path: string, listBuffer: Buffer, callerPid: number) {
       try {
-        const names = backend.listxattr(idOf(path));
+        const names = namesVisibleTo(callerPid, backend.listxattr(idOf(path)));
         const list = Buffer.concat(names.flatMap((name) => [name, Buffer.alloc(1)]));
         if (listBuffer.length === 0) return signal(list.length, listBuffer.buffer);
         if (list.length > listBuffer.length) return signal(-Errno.ERANGE, listBuffer.buffer);
@@ -489,6 +504,7 @@ export const fuseNativeTransport: Transport = {
       keepCache: options.kernelCache ? 'kernel_cache (whole mount)' : 'none',
       opTimeout: 'none',
       nonUtf8Names: 'mangled (fuse-native passes names as UTF-8 strings)',
+      build: 'from source with patches/fuse-native+2.2.6.patch (listxattr gets the caller pid)',
     };
 
     return {
