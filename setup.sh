@@ -14,8 +14,9 @@ fi
 # time: GNU time for the rusage of shell scenarios; chromium: report PNGs and report tests;
 # build-essential + python3: node-gyp builds of the native addons; liburing-dev: the io_uring addon.
 # debootstrap: the real Debian root filesystem dataset (--dataset debian-minbase).
+# patch: applies patches/ to npm dependencies (scripts/patch-dependencies.sh).
 packages=(erofs-utils libfuse2 fuse3 squashfs-tools squashfuse fio attr time tar findutils util-linux kmod
-  chromium build-essential python3 ca-certificates liburing-dev debootstrap)
+  chromium build-essential python3 ca-certificates liburing-dev debootstrap patch)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
