@@ -26,6 +26,11 @@ export class PhaseClock {
     }
   }
 
+  /** Milliseconds per phase so far, in the order phases first ended. */
+  totals(): Map<string, number> {
+    return new Map(this.totalsMs);
+  }
+
   /** "time by phase: 212.0 s in all; mounts 3.1 s, ..., other 0.4 s" (other: outside every phase). */
   describe(): string {
     const allMs = performance.now() - this.started;
@@ -37,6 +42,8 @@ export class PhaseClock {
   }
 
   private enter(phase: string): number {
+    // Listed in the order phases first began (the run's order).
+    if (!this.totalsMs.has(phase)) this.totalsMs.set(phase, 0);
     this.open.push(phase);
     return performance.now();
   }
