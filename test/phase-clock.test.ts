@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PhaseClock } from '../bench/phase-clock.js';
 
 /** The run's time by phase: phases add up, and a phase inside another counts apart from it. */
