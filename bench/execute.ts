@@ -12,6 +12,7 @@ import { chooseDriver, type DriverChoice } from './driver-choice.js';
 import { NATIVE_DRIVER, type OpsDriver } from './measure/clients.js';
 import { type RepetitionWork, runRepetition } from './measure/repetition.js';
 import type { FuseTracer } from './measure/tracefs.js';
+import type { PhaseClock } from './phase-clock.js';
 import type { PlanStep } from './plan.js';
 import type { CellWorkload } from './result-builder.js';
 
@@ -46,6 +47,8 @@ export interface ExecutionContext {
   warmupNsPerOp: Map<string, Map<string, number>>;
   /** Drivers chosen for cells ("workload cache"), overriding the workload's own. */
   chosenDrivers: Map<string, OpsDriver>;
+  /** Counts drop_caches and verification time apart from the repetition's own. */
+  clock?: PhaseClock;
 }
 
 export const cellKey = (workload: string, cache: string) => `${workload} ${cache}`;
@@ -92,6 +95,9 @@ export function prepareWorkload(
   );
 }
 
+const timed = <T>(context: ExecutionContext, phase: string, work: () => Promise<T>): Promise<T> =>
+  context.clock ? context.clock.time(phase, work) : work();
+
 function lookup<T>(map: ReadonlyMap<string, T>, name: string, what: string): T {
   const found = map.get(name);
   if (found === undefined) throw new Error(`the plan names ${what} '${name}' that is not prepared`);
@@ -133,7 +139,8 @@ export async function executeStep(step: PlanStep, context: ExecutionContext): Pr
       const active = lookup(context.setups, step.setup, 'setup');
       const prepared = lookup(context.workloads, step.workload, 'workload');
       const traced = step.kind === 'repetition' && step.traced;
-      if (step.kind === 'repetition' && step.dropCaches) await dropKernelCaches();
+      if (step.kind === 'repetition' && step.dropCaches)
+        await timed(context, 'drop_caches', dropKernelCaches);
       const chosen = context.chosenDrivers.get(cellKey(step.workload, step.cache));
       const work =
         chosen && prepared.work.driver !== 'shell' && prepared.work.driver !== 'fio'
@@ -161,7 +168,9 @@ export async function executeStep(step: PlanStep, context: ExecutionContext): Pr
           context.manifest,
           `${context.seed}:${step.workload}:${step.index}`,
         );
-        repetition.verified = verifyFiles(active.mounted.mountpoint, sample);
+        repetition.verified = await timed(context, 'verification', async () =>
+          verifyFiles(active.mounted.mountpoint, sample),
+        );
       }
       return { kind: 'measured', repetition, traceOverruns };
     }

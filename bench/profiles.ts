@@ -1,4 +1,5 @@
 import type { CacheState } from '../results/schema.js';
+import { coreSetupNames } from '../runners/registry.js';
 import { workloadNames } from '../workloads/catalog.js';
 
 /** Run profiles: which dataset, workloads and how many repetitions a `fusebench run --profile` means. */
@@ -6,6 +7,8 @@ export interface RunProfile {
   name: string;
   description: string;
   dataset: string;
+  /** Setups measured unless --setups names others. */
+  setups: readonly string[];
   workloads: string[];
   cacheStates: CacheState[];
   repetitions: number;
@@ -18,6 +21,10 @@ export const runProfiles: readonly RunProfile[] = [
     description:
       'the default: representative metadata, read and scenario workloads on the quick dataset, a few minutes',
     dataset: 'quick',
+    // The headline comparison (the kernel, erofsfuse and ours on one image) and the tree itself.
+    // fuse-passthrough-ts (our transport over the tree) is the slowest setup to run: a second Node
+    // daemon restarted every cold round, and its own traced repetitions; the full profile keeps it.
+    setups: ['kernel-erofs', 'erofsfuse', 'fuse-erofs-ts', 'native'],
     workloads: [
       'stat-all',
       'lookup-miss',
@@ -36,6 +43,7 @@ export const runProfiles: readonly RunProfile[] = [
     name: 'tiny',
     description: 'a smoke run on the tiny dataset (tests use it): a handful of workloads, 3 repetitions',
     dataset: 'tiny',
+    setups: coreSetupNames,
     workloads: [
       'stat-all',
       'lookup-miss',
@@ -54,6 +62,7 @@ export const runProfiles: readonly RunProfile[] = [
     name: 'full',
     description: 'every workload on the container dataset, 10 repetitions: for numbers to publish',
     dataset: 'container',
+    setups: coreSetupNames,
     workloads: [...workloadNames],
     cacheStates: ['warm', 'cold'],
     repetitions: 10,

@@ -27,6 +27,7 @@ import {
 } from './execute.js';
 import type { OpsDriver } from './measure/clients.js';
 import { FuseTracer } from './measure/tracefs.js';
+import { PhaseClock } from './phase-clock.js';
 import { type PlanStep, planRun } from './plan.js';
 import type { Progress } from './progress.js';
 import { ResultBuilder } from './result-builder.js';
@@ -78,7 +79,8 @@ export async function runBenchmark(
   progress: Progress,
   signal: AbortSignal,
 ): Promise<ResultFile> {
-  const stale = await cleanLeftovers();
+  const clock = new PhaseClock();
+  const stale = await clock.time('leftover cleanup', cleanLeftovers);
   if (stale.undone.length > 0) progress.note(`cleaned up after a killed run: ${stale.undone.join('; ')}`);
 
   const workloads = options.workloads.map((name) => {
@@ -86,10 +88,12 @@ export async function runBenchmark(
     if (!workload) throw new FatalError(`unknown workload '${name}'`);
     return workload;
   });
-  const environment = await captureEnvironment();
+  const environment = await clock.time('environment and calibration', captureEnvironment);
   if (signal.aborted) throw new FatalError('interrupted before any setup was mounted');
   progress.note(`preparing dataset ${describeSource(options.dataset)}`);
-  const dataset = await prepareDataset(options.dataset, options.image, options.cacheDir);
+  const dataset = await clock.time('dataset and image', () =>
+    prepareDataset(options.dataset, options.image, options.cacheDir),
+  );
   if (
     options.expectedContentHash !== undefined &&
     dataset.manifest.contentHash !== options.expectedContentHash
@@ -159,14 +163,16 @@ export async function runBenchmark(
     daemonCpus: options.daemonCpus,
   };
   try {
-    const active = await mountSetups(
-      options.setups,
-      options.setupsNamed,
-      options.externalSetups ?? [],
-      context,
-      result,
-      progress,
-      signal,
+    const active = await clock.time('mounts', () =>
+      mountSetups(
+        options.setups,
+        options.setupsNamed,
+        options.externalSetups ?? [],
+        context,
+        result,
+        progress,
+        signal,
+      ),
     );
     Object.assign(result.environment.facts, fuseInitFacts(result.setups));
     for (const record of result.setups)
@@ -190,19 +196,23 @@ export async function runBenchmark(
           );
     const tracer = options.trace ? openTracer(stack, result, progress) : null;
     if (options.floor) {
-      const floor = await mountFloor(context, result, progress);
+      const floor = await clock.time('mounts', () => mountFloor(context, result, progress));
       if (floor) active.set(floor.setup.name, floor);
     }
-    const prepared = new Map(
-      workloads.map((workload) => [
-        workload.name,
-        prepareWorkload(
-          workload,
-          workload.plan(dataset.manifest, options.seed),
-          options.driver === 'auto' ? 'node' : options.driver,
-          join(runDir, 'work', workload.name),
+    const prepared = clock.timeSync(
+      'op streams',
+      () =>
+        new Map(
+          workloads.map((workload) => [
+            workload.name,
+            prepareWorkload(
+              workload,
+              workload.plan(dataset.manifest, options.seed),
+              options.driver === 'auto' ? 'node' : options.driver,
+              join(runDir, 'work', workload.name),
+            ),
+          ]),
         ),
-      ]),
     );
     const steps = planRun({
       setups: [...active.values()].map((entry) => ({ name: entry.setup.name, kind: entry.setup.kind })),
@@ -224,6 +234,7 @@ export async function runBenchmark(
       signal,
       warmupNsPerOp: new Map(),
       chosenDrivers: new Map(),
+      clock,
     };
     const total = steps.filter(runsClient).length;
     let done = 0;
@@ -231,7 +242,7 @@ export async function runBenchmark(
     for (const step of steps) {
       if (signal.aborted) break;
       if (runsClient(step)) progress.step({ done: done++, total, ...stepLabel(step) });
-      await runStep(step, execution, builder, progress, unmountedNames);
+      await clock.time(stepPhase(step), () => runStep(step, execution, builder, progress, unmountedNames));
     }
     const unsound = [...result.floor, ...result.measurements].filter(
       (measurement) => measurement.status !== 'ok',
@@ -247,10 +258,11 @@ export async function runBenchmark(
   } finally {
     progress.end();
     builder.save();
-    const failures = await stack.unwind();
+    const failures = await clock.time('unmount and cleanup', () => stack.unwind());
     for (const failure of failures) result.warnings.push(`cleanup: ${failure}`);
     result.finishedAt = new Date().toISOString();
     builder.save();
+    progress.note(clock.describe());
   }
   return result;
 }
@@ -264,6 +276,22 @@ function runRequestOf(options: RunOptions): RunRequest {
 /** Workloads whose warm cells may switch to the native driver: metadata op streams Node can replay. */
 export function autoDriverWorkloads(workloads: readonly Workload[]): string[] {
   return workloads.filter((workload) => workload.category === 'metadata').map((workload) => workload.name);
+}
+
+/** The phase a step's time counts to; a repetition's drop_caches and verification count apart. */
+function stepPhase(step: PlanStep): string {
+  switch (step.kind) {
+    case 'warmup':
+      return 'warm-ups';
+    case 'repetition':
+      return step.traced ? 'traced repetitions' : `${step.cache} repetitions`;
+    case 'remount':
+      return 'cold remounts';
+    case 'choose-driver':
+      return 'driver choice';
+    case 'complete':
+      return 'cell statistics and saves';
+  }
 }
 
 function stepLabel(step: PlanStep): { setup: string; workload: string; cache: string; repetition: string } {

@@ -25,9 +25,16 @@ function sorted(values: readonly number[]): Float64Array {
 
 /** The q-quantile (0 ≤ q ≤ 1) of `values`, type 7. */
 export function percentile(values: readonly number[], q: number): number {
+  return percentiles(values, [q])[0]!;
+}
+
+/** Several q-quantiles of `values` (type 7, as percentile()), from one sorted copy. */
+export function percentiles(values: readonly number[], qs: readonly number[]): number[] {
   if (values.length === 0) throw new RangeError('percentile of no values');
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`percentile: q must be in [0, 1], got ${q}`);
-  return quantileSorted(sorted(values), q);
+  for (const q of qs)
+    if (!(q >= 0 && q <= 1)) throw new RangeError(`percentile: q must be in [0, 1], got ${q}`);
+  const data = sorted(values);
+  return qs.map((q) => quantileSorted(data, q));
 }
 
 function quantileSorted(data: ArrayLike<number>, q: number): number {

@@ -16,7 +16,7 @@ import { acquireRunLock } from '../../lib/run-lock.js';
 import { checkWritableFile } from '../../lib/safe-write.js';
 import { type HandledSignal, signalExitStatus, takeSignals } from '../../lib/signals.js';
 import { URING_SUFFIX } from '../../runners/peer-setups.js';
-import { coreSetupNames, setupDefinitions, setupNames, withIoUringVariants } from '../../runners/registry.js';
+import { setupDefinitions, setupNames, withIoUringVariants } from '../../runners/registry.js';
 import { workloadNames } from '../../workloads/catalog.js';
 import {
   parseCommandArgs,
@@ -47,7 +47,7 @@ const usage = `run [--profile quick|tiny|full] [options]
                             the same op streams) and dataset (refused if it now hashes differently)
     --profile NAME          ${runProfiles.map((profile) => profile.name).join('|')} (default quick)
     --setups, -s LIST       comma-separated setup names (fusebench run --list-setups)
-                            (default: ${coreSetupNames.join(', ')})
+                            (default: the profile's, marked by --list-setups for quick)
     --workloads, -w LIST    comma-separated workload names (fusebench run --list-workloads)
     --cache LIST            warm,cold (default both)
     --repetitions, -r N     timed repetitions per setup × workload × cache state
@@ -167,8 +167,12 @@ function oneOf<T extends string>(
 }
 
 /** --setups (or the default ones), and with --fuse-io-uring the io_uring variant after each that has one. */
-function selectedSetups(list: string | undefined, ioUring: boolean): string[] {
-  const setups = parseListFlag('--setups', list, setupNames, coreSetupNames);
+function selectedSetups(
+  list: string | undefined,
+  ioUring: boolean,
+  profileSetups: readonly string[],
+): string[] {
+  const setups = parseListFlag('--setups', list, setupNames, [...profileSetups]);
   const selected = withIoUringVariants(setups, ioUring);
   if (ioUring && !selected.some((name) => name.endsWith(URING_SUFFIX)))
     throw new UsageError(
@@ -269,7 +273,7 @@ export function runOptionsFromFlags(values: RunFlagValues): RunOptions {
   const seed = parseIntegerFlag('--seed', values.seed, 1, MAX_SEED, 0);
   return {
     profile: profile.name,
-    setups: selectedSetups(values.setups, values['fuse-io-uring'] ?? false),
+    setups: selectedSetups(values.setups, values['fuse-io-uring'] ?? false, profile.setups),
     setupsNamed: values.setups !== undefined,
     workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
     cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
@@ -403,9 +407,10 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     return 0;
   }
   if (request === 'list-setups') {
+    const quickSetups = findRunProfile('quick')?.setups ?? [];
     for (const definition of setupDefinitions)
       process.stdout.write(
-        `${definition.name.padEnd(28)} ${definition.kind.padEnd(7)} ${coreSetupNames.includes(definition.name as never) ? 'default ' : '        '}${definition.description}\n`,
+        `${definition.name.padEnd(28)} ${definition.kind.padEnd(7)} ${quickSetups.includes(definition.name) ? 'default ' : '        '}${definition.description}\n`,
       );
     return 0;
   }

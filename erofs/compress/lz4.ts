@@ -69,13 +69,30 @@ export function lz4DecodePartial(src: Uint8Array, dst: Uint8Array): number {
     matchLength += MIN_MATCH;
     const matchTake = Math.min(matchLength, outEnd - op);
     const from = op - offset;
-    if (matchTake < SHORT_COPY || offset < matchTake) {
+    if (matchTake < SHORT_COPY) {
       // Byte by byte, so an overlapping match repeats what it has just written.
       for (let index = 0; index < matchTake; index++) dst[op + index] = dst[from + index]!;
-    } else {
+    } else if (offset >= matchTake) {
       dst.copyWithin(op, from, from + matchTake);
+    } else {
+      copyRepeating(dst, op, offset, matchTake);
     }
     op += matchTake;
   }
   return op;
+}
+
+/**
+ * An overlapping match: `length` bytes at `op` repeat the `offset` bytes before it. What is
+ * already written has period `offset`, so each copy may take all of it, from its start (a
+ * multiple of the period back): the copied span doubles at every step and no copy overlaps.
+ */
+function copyRepeating(dst: Uint8Array, op: number, offset: number, length: number): void {
+  const from = op - offset;
+  let copied = 0;
+  while (copied < length) {
+    const count = Math.min(length - copied, offset + copied);
+    dst.copyWithin(op + copied, from, from + count);
+    copied += count;
+  }
 }
