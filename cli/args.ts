@@ -135,6 +135,16 @@ export function parseIntegerFlag(
   return number;
 }
 
+/** A setting with a flag for each value (--clone-fd, --shared-fd): both given is an error. */
+export function parseEitherFlag(
+  names: readonly [whenTrue: string, whenFalse: string],
+  values: readonly [boolean | undefined, boolean | undefined],
+  fallback: boolean,
+): boolean {
+  if (values[0] && values[1]) throw new UsageError(`${names[0]} and ${names[1]} contradict each other`);
+  return values[0] ? true : values[1] ? false : fallback;
+}
+
 /** Parses a byte size such as 4096, 4k, 1M (binary units), at most `max` bytes. */
 export function parseSizeFlag(
   what: string,

@@ -113,6 +113,8 @@ function pointFlags(job: JobFile, point: JobPoint, jobDir: string): RunFlagValue
     'max-read': text(fuse.max_read),
     'direct-io': fuse.direct_io === true,
     threads: text(fuse.threads),
+    'clone-fd': fuse.clone_fd === true,
+    'shared-fd': fuse.clone_fd === false,
     'loop-direct-io': job.loop_direct_io,
     'client-cpus': job.client_cpus,
     'daemon-cpus': job.daemon_cpus,

@@ -32,6 +32,7 @@ export const transportOptionsSchema = z
     maxRead: z.number().int().nonnegative(),
     directIo: z.boolean(),
     threads: z.number().int().positive(),
+    cloneFd: z.boolean(),
     kernelPassthrough: z.boolean(),
     fsname: z.string().min(1),
   })

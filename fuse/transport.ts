@@ -46,6 +46,11 @@ export interface TransportOptions {
   directIo: boolean;
   /** Threads reading /dev/fuse (devfuse) or libfuse's multithreaded loop (fuse-native: 1 = single-threaded). */
   threads: number;
+  /**
+   * With several threads, each reads its own clone of the /dev/fuse descriptor (FUSE_DEV_IOC_CLONE,
+   * libfuse's clone_fd) instead of all reading the mount's one descriptor.
+   */
+  cloneFd: boolean;
   /** Ask the kernel to read file data directly from backing files (FOPEN_PASSTHROUGH), when supported. */
   kernelPassthrough: boolean;
   /** fsname shown in /proc/mounts. */
@@ -66,6 +71,7 @@ export const defaultTransportOptions: TransportOptions = {
   maxRead: 0,
   directIo: false,
   threads: 1,
+  cloneFd: false,
   kernelPassthrough: false,
   fsname: 'fusebench',
 };

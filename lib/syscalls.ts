@@ -13,6 +13,8 @@ export interface Syscalls {
   /** Registers `backingFd` with the FUSE connection of `devFuseFd` for FOPEN_PASSTHROUGH; returns its id. */
   fuseBackingOpen(devFuseFd: number, backingFd: number): number;
   fuseBackingClose(devFuseFd: number, backingId: number): void;
+  /** FUSE_DEV_IOC_CLONE: `newFd`, a fresh open of /dev/fuse, then reads and answers requests of `mountedFd`'s connection. */
+  fuseDevClone(newFd: number, mountedFd: number): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another process holds the lock. */
   flockExclusive(fd: number): boolean;
   /**

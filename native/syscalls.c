@@ -1,7 +1,8 @@
 /*
  * The few system calls Node.js does not expose, for fusebench's daemons and clients:
  * extended attributes without following symlinks (lgetxattr, llistxattr) and the
- * FUSE passthrough ioctls on /dev/fuse (FUSE_DEV_IOC_BACKING_OPEN/CLOSE, Linux >= 6.9).
+ * FUSE passthrough ioctls on /dev/fuse (FUSE_DEV_IOC_BACKING_OPEN/CLOSE, Linux >= 6.9), and
+ * FUSE_DEV_IOC_CLONE, which attaches a new open of /dev/fuse to a mounted connection.
  * mount(2) and umount2(2) themselves, because mount(8) turns a regular-file source into a loop device
  * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
  * flock(2) for the one-run-per-machine lock, which the kernel releases when its holder dies.
@@ -34,6 +35,8 @@ struct fusebench_backing_map {
 	uint64_t padding;
 };
 #define FUSEBENCH_DEV_IOC_MAGIC 229
+/* FUSE_DEV_IOC_CLONE (Linux 4.2) beside them, so all three come from one place. */
+#define FUSEBENCH_DEV_IOC_CLONE _IOR(FUSEBENCH_DEV_IOC_MAGIC, 0, uint32_t)
 #define FUSEBENCH_DEV_IOC_BACKING_OPEN _IOW(FUSEBENCH_DEV_IOC_MAGIC, 1, struct fusebench_backing_map)
 #define FUSEBENCH_DEV_IOC_BACKING_CLOSE _IOW(FUSEBENCH_DEV_IOC_MAGIC, 2, uint32_t)
 
@@ -161,6 +164,19 @@ static napi_value js_fuse_backing_close(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+/* fuseDevClone(newFd, mountedFd): newFd (a fresh open of /dev/fuse) serves mountedFd's connection */
+static napi_value js_fuse_dev_clone(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	int32_t new_fd;
+	uint32_t mounted_fd;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &new_fd) != napi_ok ||
+	    napi_get_value_uint32(env, argv[1], &mounted_fd) != napi_ok)
+		return throw_type(env, "fuseDevClone(newFd, mountedFd): two integers expected");
+	if (ioctl(new_fd, FUSEBENCH_DEV_IOC_CLONE, &mounted_fd) < 0)
+		return throw_errno(env, errno, "ioctl(FUSE_DEV_IOC_CLONE)");
+	return NULL;
+}
+
 /* mount(source, target, fstype, flags, data) */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
 	napi_value argv[5];
@@ -270,6 +286,7 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingOpen", NULL, js_fuse_backing_open, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseBackingClose", NULL, js_fuse_backing_close, NULL, NULL, NULL, napi_default, NULL},
+		{"fuseDevClone", NULL, js_fuse_dev_clone, NULL, NULL, NULL, napi_default, NULL},
 		{"flockExclusive", NULL, js_flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseRead", NULL, js_fuse_read, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseWrite", NULL, js_fuse_write, NULL, NULL, NULL, napi_default, NULL},

@@ -349,6 +349,8 @@ export const runRequestSchema = z.object({
     maxRead: count,
     directIo: z.boolean(),
     threads: count,
+    /** Absent in results written before it existed: then every thread read the one descriptor. */
+    cloneFd: z.boolean().default(false),
     kernelPassthrough: z.boolean(),
     fsname: z.string(),
   }),

@@ -7,7 +7,7 @@ import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
 import { backingDeviceFacts, mountFacts } from './facts.js';
 import { MountingSetup } from './mounted-setup.js';
-import { processStartTime, stopProcess } from './processes.js';
+import { devFuseDescriptors, processStartTime, stopProcess, threadCensus, threadNames } from './processes.js';
 import type { MountedSetup } from './setup.js';
 
 /**
@@ -83,6 +83,14 @@ export abstract class DaemonSetup extends MountingSetup {
       await this.detach();
       throw error;
     }
+    // What the threads setting gave: libfuse's multithreaded loop starts more on demand, which
+    // each repetition's daemon usage counts (threads seen).
+    const threads = threadNames(pid);
+    const threadFacts: Record<string, Fact> = {
+      daemonThreadsAtMount: threads.length,
+      daemonThreadNamesAtMount: threadCensus(threads),
+      devFuseDescriptorsAtMount: devFuseDescriptors(pid),
+    };
     const daemonFacts: Record<string, Fact> = command.factsFile
       ? flattenFacts(JSON.parse(readFileSync(command.factsFile, 'utf8')) as Record<string, unknown>)
       : {};
@@ -96,6 +104,7 @@ export abstract class DaemonSetup extends MountingSetup {
         ...command.facts,
         ...daemonFacts,
         ...servingFacts,
+        ...threadFacts,
         ...mountFacts(this.mountpoint),
         ...backingDeviceFacts(command.backing),
       },

@@ -26,6 +26,8 @@ interface PeerDaemon {
   caching: string;
   /** The daemon's arguments (without debug), given what it serves and where. */
   args(context: SetupContext, mountpoint: string, ioUring: boolean): string[];
+  /** How the daemon serves with fusebench's --threads and --clone-fd, as a fact. */
+  threading(context: SetupContext): string;
   /** The flag that turns on libfuse's debug output (and keeps the daemon in the foreground). */
   debugArgs: string[];
   /** File or directory the daemon reads. */
@@ -37,10 +39,38 @@ function fuseOptions(ioUring: boolean): string {
   return ['ro', ...(ioUring ? ['io_uring'] : [])].join(',');
 }
 
-/** libfuse's threading, matched to ours: one serving thread unless --threads says more. */
-function erofsfuseThreads(context: SetupContext): string[] {
-  return context.fuse.threads === 1 ? ['-s'] : ['-o', `max_threads=${context.fuse.threads}`];
+/**
+ * libfuse's threading, matched to ours: its single-threaded loop for one thread, else its
+ * multithreaded loop, which starts a worker whenever none is idle (up to max_threads) and never
+ * ends one; with --clone-fd each worker reads its own clone of the /dev/fuse descriptor.
+ */
+function libfuseLoop(context: SetupContext, cap: string): string {
+  if (context.fuse.threads === 1) return "libfuse's single-threaded loop: one thread";
+  return `libfuse's multithreaded loop: workers started on demand, ${cap}, never ended; ${context.fuse.cloneFd ? 'each on its own clone of the /dev/fuse descriptor (clone_fd)' : "all on the session's one /dev/fuse descriptor"}`;
 }
+
+/**
+ * erofsfuse 1.9.4 hands libfuse only clone_fd and max_idle_threads: -o max_threads is parsed and
+ * dropped (measured: max_threads=2 grew to 5 threads), so libfuse's own cap of 10 applies.
+ */
+const erofsfuseThreading = {
+  args: (context: SetupContext): string[] =>
+    context.fuse.threads === 1 ? ['-s'] : context.fuse.cloneFd ? ['-o', 'clone_fd'] : [],
+  describe: (context: SetupContext): string =>
+    libfuseLoop(
+      context,
+      `up to libfuse's default 10 (erofsfuse 1.9.4 drops -o max_threads, so --threads ${context.fuse.threads} cannot cap them)`,
+    ),
+};
+
+const passthroughHpThreading = {
+  args: (context: SetupContext): string[] =>
+    context.fuse.threads === 1
+      ? ['--single']
+      : ['--num-threads', String(context.fuse.threads), ...(context.fuse.cloneFd ? ['--clone-fd'] : [])],
+  describe: (context: SetupContext): string =>
+    libfuseLoop(context, `up to ${context.fuse.threads} (--num-threads) beside the main thread`),
+};
 
 function passthroughHp(kernelPassthrough: boolean): PeerDaemon {
   return {
@@ -52,7 +82,7 @@ function passthroughHp(kernelPassthrough: boolean): PeerDaemon {
       'passthrough_hp decides its own: entry/attr timeout 86400 s and keep_cache, or 0 and no keep_cache with --nocache (given when --entry-timeout and --attr-timeout are 0); splice on',
     args: (context, mountpoint, ioUring) => [
       '--foreground',
-      ...(context.fuse.threads === 1 ? ['--single'] : ['--num-threads', String(context.fuse.threads)]),
+      ...passthroughHpThreading.args(context),
       ...(context.fuse.entryTimeout === 0 && context.fuse.attrTimeout === 0 ? ['--nocache'] : []),
       ...(kernelPassthrough ? [] : ['--nopassthrough']),
       ...(context.fuse.directIo ? ['--direct-io'] : []),
@@ -61,6 +91,7 @@ function passthroughHp(kernelPassthrough: boolean): PeerDaemon {
       context.dataset.sourceDir,
       mountpoint,
     ],
+    threading: passthroughHpThreading.describe,
     debugArgs: ['--debug-fuse'],
     backing: (context) => context.dataset.sourceDir,
   };
@@ -74,12 +105,13 @@ const peers: Record<PeerName, PeerDaemon> = {
       'erofsfuse decides its own: entry/attr timeout DBL_MAX, keep_cache and cache_readdir on every open (fusebench --entry-timeout, --attr-timeout, --no-kernel-cache do not apply)',
     args: (context, mountpoint, ioUring) => [
       '-f',
-      ...erofsfuseThreads(context),
+      ...erofsfuseThreading.args(context),
       '-o',
       fuseOptions(ioUring),
       context.dataset.image.path,
       mountpoint,
     ],
+    threading: erofsfuseThreading.describe,
     debugArgs: ['-d'],
     backing: (context) => context.dataset.image.path,
   },
@@ -130,6 +162,8 @@ class PeerDaemonSetup extends DaemonSetup {
       facts: {
         ...programFacts(program),
         caching: this.peer.caching,
+        threads: this.context.fuse.threads,
+        threading: this.peer.threading(this.context),
         // The reference programs run as they ship: as root, for the whole session.
         privileges: 'root (as the program ships: it keeps root while serving)',
         ...this.uringFacts,

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Processes as /proc shows them: identity that survives pid reuse, and stopping with escalation. */
 
@@ -49,5 +49,45 @@ function isZombie(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
   } catch {
     return false;
+  }
+}
+
+/** The name (comm) of each of a process's threads now, from /proc/PID/task; [] when it is gone. */
+export function threadNames(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+      try {
+        return [readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()];
+      } catch {
+        return []; // The thread ended between the listing and the read.
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** Thread names counted, most first: "node×11, devfuse-0, devfuse-1". */
+export function threadCensus(names: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([name, count]) => (count === 1 ? name : `${name}×${count}`))
+    .join(', ');
+}
+
+/** How many of a process's descriptors are open on /dev/fuse (a FUSE daemon's, clones included). */
+export function devFuseDescriptors(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === '/dev/fuse';
+      } catch {
+        return false;
+      }
+    }).length;
+  } catch {
+    return 0;
   }
 }

@@ -15,7 +15,8 @@ import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
 
 /**
  * Concurrent readers through `fusebench mount`, byte for byte against the kernel's EROFS mount of
- * the same image: 1, 4 and 16 reader processes, each transport, plain, lz4 and lzma images. Each
+ * the same image: 1, 4 and 16 reader processes, each transport (and devfuse with 4 threads on one
+ * shared or four cloned /dev/fuse descriptors), plain, lz4 and lzma images. Each
  * cell mounts a fresh daemon, so the first read of every page reaches it while others are in
  * flight. A transport that answers one open file's READ from another file shows up as wrong bytes.
  */
@@ -24,6 +25,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const READER = fileURLToPath(new URL('./helpers/concurrent-reader.js', import.meta.url));
 const IMAGES = ['plain-default', 'lz4', 'lzma'];
 const READERS = [1, 4, 16];
+/**
+ * Every transport with its default one serving thread at each reader count, and devfuse's
+ * threads at the most readers, all on the mount's descriptor and each on its own clone of it.
+ */
+const cells = [
+  ...transportNames().flatMap((transport) =>
+    READERS.map((readers) => ({ transport, threads: [] as string[], readers })),
+  ),
+  ...['--shared-fd', '--clone-fd'].map((fds) => ({
+    transport: 'devfuse',
+    threads: ['--threads', '4', fds],
+    readers: Math.max(...READERS),
+  })),
+];
 /** Reads per cell, split over its readers, so every cell does the same work. */
 const READS_PER_CELL = 1600;
 
@@ -71,65 +86,65 @@ describe('concurrent reads are byte-exact against the kernel mount', () => {
         assert.ok(files.length >= 10, `${files.length} files over 4 KiB in ${name}`);
       });
 
-      for (const transport of transportNames()) {
-        for (const readers of READERS) {
-          it(`${transport}, ${readers} reader${readers > 1 ? 's' : ''}: no wrong or short read`, async (t) => {
-            const mountpoint = join(root, `${name}-${transport}-${readers}`);
-            const factsFile = `${mountpoint}.facts.json`;
-            mkdirSync(mountpoint);
-            // The module parameter is machine-wide (other runs may turn it off): set it for this mount.
-            if (transport === 'devfuse-uring' && enableUringBefore !== null) setFuseIoUring(true);
-            const started = await fusebench([
-              'mount',
-              image,
-              mountpoint,
-              '--transport',
-              transport,
-              '--background',
-              '--facts-file',
-              factsFile,
-            ]);
-            assert.equal(started.exitCode, 0, String(started.stderr));
-            if (transport === 'devfuse-uring') {
-              // Byte-exact through the ring itself, not through the /dev/fuse fallback.
-              const facts = JSON.parse(readFileSync(factsFile, 'utf8')) as {
-                requestChannel: string;
-                ioUringRefused?: string;
-              };
-              assert.match(facts.requestChannel, /^io_uring: /, facts.ioUringRefused);
-            }
-            const pid = Number(String(started.stdout).trim());
-            daemons.push(pid);
-            mounted.push(mountpoint);
-            try {
-              const results = await Promise.all(
-                Array.from({ length: readers }, (_, index) =>
-                  execa(process.execPath, [
-                    READER,
-                    kernelMount,
-                    mountpoint,
-                    `${name}-${transport}-${readers}-${index}`,
-                    String(READS_PER_CELL / readers),
-                    ...files,
-                  ]),
-                ),
-              );
-              const totals = results
-                .map((result) => JSON.parse(result.stdout) as { reads: number; wrong: number; short: number })
-                .reduce((sum, one) => ({
-                  reads: sum.reads + one.reads,
-                  wrong: sum.wrong + one.wrong,
-                  short: sum.short + one.short,
-                }));
-              t.diagnostic(`${totals.reads} reads, ${totals.wrong} wrong, ${totals.short} short`);
-              assert.equal(totals.reads, READS_PER_CELL);
-              assert.deepEqual({ wrong: totals.wrong, short: totals.short }, { wrong: 0, short: 0 });
-            } finally {
-              const stopped = await fusebench(['umount', mountpoint]);
-              assert.equal(stopped.exitCode, 0, String(stopped.stderr));
-            }
-          });
-        }
+      for (const { transport, threads, readers } of cells) {
+        const served = `${transport}${threads.length ? ` ${threads.join(' ')}` : ''}`;
+        it(`${served}, ${readers} reader${readers > 1 ? 's' : ''}: no wrong or short read`, async (t) => {
+          const mountpoint = join(root, `${name}-${served.replace(/ /g, '')}-${readers}`);
+          const factsFile = `${mountpoint}.facts.json`;
+          mkdirSync(mountpoint);
+          // The module parameter is machine-wide (other runs may turn it off): set it for this mount.
+          if (transport === 'devfuse-uring' && enableUringBefore !== null) setFuseIoUring(true);
+          const started = await fusebench([
+            'mount',
+            image,
+            mountpoint,
+            '--transport',
+            transport,
+            ...threads,
+            '--background',
+            '--facts-file',
+            factsFile,
+          ]);
+          assert.equal(started.exitCode, 0, String(started.stderr));
+          if (transport === 'devfuse-uring') {
+            // Byte-exact through the ring itself, not through the /dev/fuse fallback.
+            const facts = JSON.parse(readFileSync(factsFile, 'utf8')) as {
+              requestChannel: string;
+              ioUringRefused?: string;
+            };
+            assert.match(facts.requestChannel, /^io_uring: /, facts.ioUringRefused);
+          }
+          const pid = Number(String(started.stdout).trim());
+          daemons.push(pid);
+          mounted.push(mountpoint);
+          try {
+            const results = await Promise.all(
+              Array.from({ length: readers }, (_, index) =>
+                execa(process.execPath, [
+                  READER,
+                  kernelMount,
+                  mountpoint,
+                  `${name}-${served}-${readers}-${index}`,
+                  String(READS_PER_CELL / readers),
+                  ...files,
+                ]),
+              ),
+            );
+            const totals = results
+              .map((result) => JSON.parse(result.stdout) as { reads: number; wrong: number; short: number })
+              .reduce((sum, one) => ({
+                reads: sum.reads + one.reads,
+                wrong: sum.wrong + one.wrong,
+                short: sum.short + one.short,
+              }));
+            t.diagnostic(`${totals.reads} reads, ${totals.wrong} wrong, ${totals.short} short`);
+            assert.equal(totals.reads, READS_PER_CELL);
+            assert.deepEqual({ wrong: totals.wrong, short: totals.short }, { wrong: 0, short: 0 });
+          } finally {
+            const stopped = await fusebench(['umount', mountpoint]);
+            assert.equal(stopped.exitCode, 0, String(stopped.stderr));
+          }
+        });
       }
     });
   }

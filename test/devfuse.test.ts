@@ -10,6 +10,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
@@ -28,7 +29,7 @@ import { findMount, isMounted, unmount } from '../lib/mounts.js';
 import { MountFlags, syscalls, UnmountFlags } from '../lib/syscalls.js';
 import { formatWalkRecord, walkMountedTree } from '../lib/tree-walk.js';
 import { fuseIoUringEnabled, setFuseIoUring } from '../runners/fuse-uring.js';
-import { isAlive, stopProcess } from '../runners/processes.js';
+import { devFuseDescriptors, isAlive, stopProcess, threadNames } from '../runners/processes.js';
 import { CLI, fusebench } from './helpers/cli.js';
 import { fixtureTruth, unpackFixture } from './helpers/erofs-fixtures.js';
 import { errorCode } from './helpers/errors.js';
@@ -715,6 +716,74 @@ print(json.dumps({'listed': [listed(p) for p in paths], 'opaque': opaque(paths[0
       holder.kill();
     }
   });
+  for (const [threads, fds] of [
+    [1, 'shared'],
+    [3, 'shared'],
+    [3, 'clone'],
+  ] as const) {
+    const descriptors =
+      fds === 'clone' ? `${threads} clones of the descriptor` : "the mount's one descriptor";
+    it(`--threads ${threads} --${fds}-fd: ${threads} serving thread${threads > 1 ? 's' : ''} in /proc on ${descriptors}, every one answering`, {
+      timeout: 60_000,
+    }, async () => {
+      const image = unpackFixture('plain-default', root);
+      const mountpoint = newMountpoint(`threads-${threads}-${fds}`);
+      const daemon = await startDaemon(
+        [
+          ...['mount', image, mountpoint, '--transport', 'devfuse', '--threads', String(threads)],
+          ...[`--${fds}-fd`, '--entry-timeout', '0', '--attr-timeout', '0'],
+        ],
+        `threads-${threads}-${fds}`,
+      );
+      const serving = () => {
+        return new Map(
+          readdirSync(`/proc/${daemon.pid}/task`)
+            .map((tid) => [tid, readFileSync(`/proc/${daemon.pid}/task/${tid}/comm`, 'utf8').trim()] as const)
+            .filter(([, name]) => name.startsWith('devfuse-')),
+        );
+      };
+      assert.deepEqual(
+        threadNames(daemon.pid)
+          .filter((name) => name.startsWith('devfuse-'))
+          .sort(),
+        Array.from({ length: threads }, (_, index) => `devfuse-${index}`),
+      );
+      // The mount's descriptor, and a clone for each thread when they do not share it.
+      assert.equal(devFuseDescriptors(daemon.pid), fds === 'clone' && threads > 1 ? threads + 1 : 1);
+      assert.match(String(daemon.facts.devFuseDescriptors), fds === 'clone' ? /clones/ : /one descriptor/);
+      // Each thread sleeps in read(2) between requests: its voluntary switches count what it served.
+      const sleeps = () =>
+        new Map(
+          [...serving()].map(([tid, name]) => [
+            name,
+            Number(
+              /^voluntary_ctxt_switches:\s+(\d+)/m.exec(
+                readFileSync(`/proc/${daemon.pid}/task/${tid}/status`, 'utf8'),
+              )?.[1],
+            ),
+          ]),
+        );
+      const before = sleeps();
+      await Promise.all(
+        [0, 1, 2, 3].map(() =>
+          execa(process.execPath, [
+            '-e',
+            `const fs = require('node:fs'); for (let i = 0; i < 300; i++) fs.lstatSync(process.argv[1]);`,
+            join(mountpoint, 'data', 'big_rand'),
+          ]),
+        ),
+      );
+      for (const [name, count] of sleeps())
+        assert.ok(
+          count - before.get(name)! >= 10,
+          `${name} answered requests (${count - before.get(name)!} sleeps)`,
+        );
+      assert.equal(walkLines(mountpoint).length, fixtureTruth('plain-default').length);
+      const unmounted = await fusebench(['umount', mountpoint]);
+      assert.equal(unmounted.exitCode, 0, String(unmounted.stderr));
+      assert.equal((await daemon.child).exitCode, 0);
+    });
+  }
 
   it('refuses kernel passthrough on fuse-native and a bad thread count', { timeout: 60_000 }, async () => {
     const mountpoint = newMountpoint('refused');

@@ -111,6 +111,24 @@ describe('job files', () => {
     ]);
   });
 
+  it('a job sweeps threads × clone_fd, each point with its own descriptor setting', () => {
+    const path = join(dir, 'threads.json');
+    writeFileSync(
+      path,
+      JSON.stringify({ name: 'threads', fuse: { threads: [1, 4], clone_fd: [false, true] } }),
+    );
+    const runs = jobRuns(loadJob(path), dir, dir);
+    assert.deepEqual(
+      runs.map((run) => [run.fuse.threads, run.fuse.cloneFd, run.output]),
+      [
+        [1, false, join(dir, 'threads-threads-1_clone_fd-false.json')],
+        [1, true, join(dir, 'threads-threads-1_clone_fd-true.json')],
+        [4, false, join(dir, 'threads-threads-4_clone_fd-false.json')],
+        [4, true, join(dir, 'threads-threads-4_clone_fd-true.json')],
+      ],
+    );
+  });
+
   it('refuses a bad job in one line naming the field', () => {
     const cases: [unknown, RegExp][] = [
       [{ name: 'x', repetitons: 3 }, /Unrecognized key.*repetitons/],

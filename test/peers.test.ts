@@ -12,7 +12,7 @@ import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-
 import { type CleanupStack, createRun, findLeftovers } from '../runners/cleanup.js';
 import { ENABLE_URING, enableFuseUring, ioUringUse } from '../runners/fuse-uring.js';
 import { peerSetupDefinitions, URING_SUFFIX } from '../runners/peer-setups.js';
-import { isAlive, processStartTime } from '../runners/processes.js';
+import { devFuseDescriptors, isAlive, processStartTime, threadNames } from '../runners/processes.js';
 import { findSetup } from '../runners/registry.js';
 import { defaultSetupContext, type SetupContext } from '../runners/setup.js';
 import { fusebench } from './helpers/cli.js';
@@ -132,6 +132,58 @@ describe('peer setups: erofsfuse and passthrough_hp beside the kernel, mounted f
       await setup.unmount();
       assert.equal(isMounted(mounted.mountpoint), false, 'mount gone');
       assert.equal(processStartTime(cold.daemonPids[0]!), null, 'daemon gone (reaped)');
+    });
+  }
+});
+
+describe('peer daemons with --threads and --clone-fd, counted in /proc', () => {
+  let dataset: PreparedDataset;
+  let runDir: string;
+  let stack: CleanupStack;
+
+  before(async () => {
+    dataset = await prepareDataset({ kind: 'profile', profile: 'tiny', seed: 5 }, defaultImageOptions, cache);
+    ({ runDir, stack } = createRun(`test-peer-threads-${process.pid}`));
+  });
+  after(() => unwindRun(stack, runDir));
+
+  for (const name of ['fuse-passthrough-hp-nopt', 'erofsfuse']) {
+    it(`${name}: one thread on one descriptor with --threads 1; with --threads 3 --clone-fd, workers started under load, each on its own clone`, async (t) => {
+      const definition = findSetup(name)!;
+      const single = defaultSetupContext(dataset, runDir, stack);
+      const reason = await definition.unavailable(single);
+      if (reason) return skipUnlessCi(t, reason);
+      const one = definition.create(single);
+      const mountedOne = await one.mount();
+      assert.equal(mountedOne.facts.daemonThreadsAtMount, 1);
+      assert.equal(mountedOne.facts.devFuseDescriptorsAtMount, 1);
+      assert.match(String(mountedOne.facts.threading), /single-threaded/);
+      await one.unmount();
+
+      const context = { ...single, fuse: { ...single.fuse, threads: 3, cloneFd: true } };
+      const setup = definition.create(context);
+      const mounted = await setup.mount();
+      const daemon = mounted.daemonPids[0]!;
+      assert.match(String(mounted.facts.threading), /multithreaded loop.*clone_fd/);
+      // Eight clients at once keep every worker busy, so libfuse starts more.
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          execa('sh', [
+            '-c',
+            'for i in 1 2 3 4 5 6 7 8; do find "$1" -exec stat {} + > /dev/null; done',
+            'sh',
+            mounted.mountpoint,
+          ]),
+        ),
+      );
+      const threads = threadNames(daemon).length;
+      t.diagnostic(`${threads} threads, ${devFuseDescriptors(daemon)} /dev/fuse descriptors`);
+      assert.ok(threads > 2, `libfuse started workers under load (${threads} threads)`);
+      // The main thread holds the session's descriptor; each worker its own clone.
+      assert.equal(devFuseDescriptors(daemon), threads);
+      if (name === 'fuse-passthrough-hp-nopt')
+        assert.ok(threads <= 4, 'at most --num-threads workers and main');
+      await setup.unmount();
     });
   }
 });

@@ -17,7 +17,6 @@
  *
  * Run: npm run bench:roundtrip [-- --files N --count N --rounds N --setups a,b]
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+import { makeRoundtripImage } from './roundtrip-image.js';
 import { table } from './text-table.js';
 
 const { values } = parseArgs({
@@ -51,7 +51,6 @@ for (const [flag, value] of [
     process.exit(2);
   }
 }
-const BIG_BYTES = 64 * 1024 * 1024;
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 
 const kinds = ['getxattr', 'open-close', 'stat', 'stat-missing', 'read-direct-4k'] as const;
@@ -113,23 +112,6 @@ const definitions: SetupDefinition[] = [
   },
 ];
 
-async function makeImage(): Promise<void> {
-  mkdirSync(join(tree, 'files'), { recursive: true });
-  for (let file = 0; file < FILES; file++) {
-    const path = join(tree, 'files', `f${file}`);
-    writeFileSync(path, randomBytes(4096));
-  }
-  await execa('setfattr', [
-    '-n',
-    'user.tag',
-    '-v',
-    'roundtrip',
-    ...Array.from({ length: FILES }, (_, file) => join(tree, 'files', `f${file}`)),
-  ]);
-  writeFileSync(join(tree, 'big'), randomBytes(BIG_BYTES));
-  await execa('mkfs.erofs', ['--quiet', '-T1700000000', image, tree]);
-}
-
 async function runDriver(kind: Kind, mountpoint: string, count: number) {
   return execa(DRIVER, [kind, mountpoint, String(FILES), String(count)], { reject: false });
 }
@@ -157,7 +139,7 @@ async function driveOnce(kind: Kind, setup: MountedSetup): Promise<Sample> {
 
 const mounted: MountedSetup[] = [];
 try {
-  await makeImage();
+  await makeRoundtripImage(tree, image, FILES);
   const selected = values.setups?.split(',');
   for (const definition of definitions) {
     if (selected && !selected.includes(definition.name)) continue;

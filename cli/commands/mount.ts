@@ -10,7 +10,13 @@ import {
 import { checkTransportName, transportNames } from '../../fuse/transports/index.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
 import { releaseSignals } from '../../lib/signals.js';
-import { parseCommandArgs, parseIntegerFlag, parseNumberFlag, parseSizeFlag } from '../args.js';
+import {
+  parseCommandArgs,
+  parseEitherFlag,
+  parseIntegerFlag,
+  parseNumberFlag,
+  parseSizeFlag,
+} from '../args.js';
 import type { Command } from '../command.js';
 import { requireRoot } from '../preconditions.js';
 
@@ -28,6 +34,8 @@ const flags = {
   'kernel-cache': { type: 'boolean' },
   'no-kernel-cache': { type: 'boolean' },
   threads: { type: 'string' },
+  'clone-fd': { type: 'boolean' },
+  'shared-fd': { type: 'boolean' },
   'auto-cache': { type: 'boolean' },
   'max-read': { type: 'string' },
   'direct-io': { type: 'boolean' },
@@ -77,6 +85,8 @@ options:
   --no-kernel-cache       drop page cache on every open
   --auto-cache            keep page cache while mtime and size are unchanged
   --threads N             serving threads (default ${d.threads}; fuse-native: no effect)
+  --clone-fd              each serving thread reads its own clone of the /dev/fuse descriptor${d.cloneFd ? ' (default)' : ''}
+  --shared-fd             all serving threads read the mount's one descriptor${d.cloneFd ? '' : ' (default)'}
   --max-read BYTES        largest READ request (default: the transport's)
   --direct-io             bypass the page cache for file data
   --kernel-passthrough    let the kernel read backing files directly (devfuse only)
@@ -160,6 +170,11 @@ export function daemonCommand(kind: Kind): Command {
         maxRead: parseSizeFlag('--max-read', values['max-read'], defaults.maxRead, OptionLimits.maxReadBytes),
         directIo: values['direct-io'] ?? defaults.directIo,
         threads: parseIntegerFlag('--threads', values.threads, defaults.threads, OptionLimits.threads),
+        cloneFd: parseEitherFlag(
+          ['--clone-fd', '--shared-fd'],
+          [values['clone-fd'], values['shared-fd']],
+          defaults.cloneFd,
+        ),
         kernelPassthrough: values['kernel-passthrough'] ?? defaults.kernelPassthrough,
         fsname: defaults.fsname,
       };

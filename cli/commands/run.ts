@@ -20,6 +20,7 @@ import { setupDefinitions, setupNames, withIoUringVariants } from '../../runners
 import { workloadNames } from '../../workloads/catalog.js';
 import {
   parseCommandArgs,
+  parseEitherFlag,
   parseIntegerFlag,
   parseListFlag,
   parseNumberFlag,
@@ -84,7 +85,9 @@ const usage = `run [--profile quick|tiny|full] [options]
     --auto-cache            keep page cache while mtime and size are unchanged
     --max-read BYTES        largest READ request
     --direct-io             bypass the page cache for file data
-    --threads N             daemon threads (default 1)
+    --threads N             daemon threads (default ${defaultTransportOptions.threads})
+    --clone-fd, --shared-fd with several threads, each reads its own clone of the /dev/fuse
+                            descriptor, or all read one (default ${defaultTransportOptions.cloneFd ? 'clone' : 'shared'})
     --loop-direct-io        kernel EROFS through a loop device with direct I/O (default file-backed)
   machine
     --client-cpus LIST      pin clients with taskset -c LIST
@@ -135,6 +138,8 @@ const options = {
   'max-read': { type: 'string' },
   'direct-io': { type: 'boolean' },
   threads: { type: 'string' },
+  'clone-fd': { type: 'boolean' },
+  'shared-fd': { type: 'boolean' },
   'loop-direct-io': { type: 'boolean' },
   'client-cpus': { type: 'string' },
   'daemon-cpus': { type: 'string' },
@@ -332,6 +337,11 @@ export function runOptionsFromFlags(values: RunFlagValues): RunOptions {
         values.threads,
         defaultTransportOptions.threads,
         OptionLimits.threads,
+      ),
+      cloneFd: parseEitherFlag(
+        ['--clone-fd', '--shared-fd'],
+        [values['clone-fd'], values['shared-fd']],
+        defaultTransportOptions.cloneFd,
       ),
     },
     fuseTransport: oneOf('--transport', values.transport, transportNames(), 'devfuse'),

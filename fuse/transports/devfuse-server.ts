@@ -59,7 +59,7 @@ import { BackingTable, Counter, counterRow, Negotiated, type SharedBuffers } fro
  */
 
 export interface ServerConfig {
-  /** The /dev/fuse descriptor (shared by all serving threads of the process). */
+  /** The /dev/fuse descriptor this thread reads and answers on: the mount's own, or its clone. */
   fd: number;
   options: TransportOptions;
   /** This thread's index (its row in the shared counters). */

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createBackend } from '../backends/index.js';
 import type { Filesystem } from '../filesystem.js';
@@ -25,7 +26,8 @@ export interface WorkerData extends ServerConfig {
   ring: RingQueue | null;
 }
 
-export type ToWorker = { type: 'start' } | { type: 'stop' };
+/** `start` names the descriptor a /dev/fuse thread reads: the mount's own, or its clone of it. */
+export type ToWorker = { type: 'start'; fd: number } | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -34,10 +36,18 @@ export type FromWorker =
   | { type: 'ring'; qid: number; registered: boolean; message: string }
   | { type: 'ended'; reason: EndReason };
 
+/** Prefixes of the serving threads' names in /proc/PID/task/TID/comm, so they can be counted there. */
+export const ThreadName = { devFuse: 'devfuse-', ring: 'devfuse-ring-' } as const;
+
 const data = workerData as WorkerData;
 const port = parentPort;
 if (!port) throw new Error('devfuse-worker must run as a worker thread');
 const post = (message: FromWorker) => port.postMessage(message);
+// Synchronous fs calls run on the calling thread, so thread-self is this worker.
+writeFileSync(
+  '/proc/thread-self/comm',
+  data.ring ? `${ThreadName.ring}${data.ring.qid}` : `${ThreadName.devFuse}${data.worker}`,
+);
 
 let backend: Filesystem | null = null;
 try {
@@ -56,7 +66,7 @@ if (backend) {
     }
     let reason: EndReason;
     try {
-      reason = data.ring ? serveQueue(served, data.ring) : serveDevFuse(served);
+      reason = data.ring ? serveQueue(served, data.ring) : serveDevFuse(served, message.fd);
     } finally {
       served.destroy();
     }
@@ -65,8 +75,8 @@ if (backend) {
   post({ type: 'ready' });
 }
 
-function serveDevFuse(served: Filesystem): EndReason {
-  return new FuseServer(served, data, (report) => post({ type: 'init', report })).run();
+function serveDevFuse(served: Filesystem, fd: number): EndReason {
+  return new FuseServer(served, { ...data, fd }, (report) => post({ type: 'init', report })).run();
 }
 
 function serveQueue(served: Filesystem, queue: RingQueue): EndReason {

@@ -28,7 +28,10 @@ import type { FromWorker, ToWorker, WorkerData } from './devfuse-worker.js';
  * `devfuse`: fusebench's own FUSE server, speaking the kernel protocol over /dev/fuse without
  * libfuse. The main thread opens /dev/fuse, mounts with mount(2) (`fd=N,rootmode=...`), and only
  * supervises; `threads` worker threads each build their own backend and serve in a blocking
- * read(2)/write(2) loop on the same descriptor (the kernel hands each request to one reader).
+ * read(2)/write(2) loop, all on the mount's descriptor or (cloneFd) each on its own clone of it.
+ * Either way every reader of the connection sleeps on the one input queue (fc->iq) and the
+ * kernel wakes one of them per request; a clone has its own processing queue (fuse_dev.pq), so
+ * replies of different threads do not meet on one lock.
  * The session ends when the kernel ends the connection (umount from anywhere: read(2) fails with
  * ENODEV); the exit summary on stderr counts requests and errors per opcode.
  *
@@ -127,6 +130,26 @@ interface Pool {
   init: Promise<InitReport>;
   /** Per ring queue: null once registered, or why the kernel did not take it. */
   rings: Promise<(string | null)[]>;
+}
+
+/**
+ * The descriptor each /dev/fuse thread reads: the mount's own for all, or with `clone` and
+ * several threads a fresh open of /dev/fuse per thread attached to the mounted connection by
+ * FUSE_DEV_IOC_CLONE (the connection must exist: after mount(2)).
+ */
+function readerDescriptors(mountFd: number, threads: number, clone: boolean): number[] {
+  if (!clone || threads === 1) return Array.from({ length: threads }, () => mountFd);
+  const clones: number[] = [];
+  try {
+    for (let thread = 0; thread < threads; thread++) {
+      clones.push(openSync('/dev/fuse', 'r+'));
+      syscalls.fuseDevClone(clones.at(-1)!, mountFd);
+    }
+  } catch (error) {
+    for (const fd of clones) closeSync(fd);
+    throw new FatalError(`devfuse: cannot clone the /dev/fuse descriptor: ${(error as Error).message}`);
+  }
+  return clones;
 }
 
 /** CPUs the kernel may ever run on (/sys/devices/system/cpu/possible): one io_uring queue each. */
@@ -289,14 +312,26 @@ async function serve(
     closeSync(fd);
     throw new FatalError(`devfuse could not mount ${mountpoint}: ${(error as Error).message}`);
   }
-  for (const worker of pool.workers) worker.postMessage({ type: 'start' } satisfies ToWorker);
+  let readerFds: number[];
+  try {
+    readerFds = readerDescriptors(fd, threads, options.cloneFd);
+  } catch (error) {
+    await stopWorkers(pool);
+    await unmount(mountpoint);
+    closeSync(fd);
+    throw error;
+  }
+  // Ring threads register on the mount's descriptor; /dev/fuse threads read their own.
+  pool.workers.forEach((worker, index) => {
+    worker.postMessage({ type: 'start', fd: readerFds[index] ?? fd } satisfies ToWorker);
+  });
 
   let finished = false;
   let fdClosed = false;
   const closeFd = () => {
     if (fdClosed) return;
     fdClosed = true;
-    closeSync(fd);
+    for (const readerFd of new Set([fd, ...readerFds])) closeSync(readerFd);
   };
   const summarize = () => {
     writeSync(2, `fusebench: ${name}: ${summarizeCounters(sumCounters(buffers, threads + queues.length))}\n`);
@@ -367,6 +402,15 @@ async function serve(
   const facts: Record<string, Fact> = {
     transport: name,
     threads,
+    devFuseDescriptors:
+      readerFds[0] === fd
+        ? `the mount's one descriptor, read by ${threads} thread${threads === 1 ? '' : 's'}`
+        : `${threads} clones (FUSE_DEV_IOC_CLONE), one per thread`,
+    ...(ioUring
+      ? {
+          ringThreads: `${queues.length} (one per possible CPU, whatever --threads says; the ${threads} /dev/fuse thread${threads === 1 ? '' : 's'} read INIT, FORGET, INTERRUPT, or everything when the ring is refused)`,
+        }
+      : {}),
     sharedState: sharedState
       ? 'node table and handle table shared by the threads'
       : 'none (one instance per thread)',

@@ -13,8 +13,10 @@ import type { BackendSpec, Fact, ServedMount, Transport, TransportOptions } from
  * thread. What it cannot carry is recorded as facts, not hidden:
  * - times cross as milliseconds (timeResolution 'ms'); st_ino, st_rdev, st_nlink as uint32;
  * - names and paths cross as UTF-8 strings, so names that are not UTF-8 are mangled;
- * - libfuse's fuse_loop_mt always runs (up to 10 threads), all waiting on the one JS thread, so
- *   the threads option has no effect; keep-cache is per mount (kernel_cache), not per open.
+ * - libfuse 2's fuse_loop_mt always runs and starts a thread whenever none is idle (measured: 14
+ *   threads in the process at mount, 22 under six clients), and every one of them waits while the
+ *   one JS thread answers its request, so the threads option has no effect; keep-cache is per
+ *   mount (kernel_cache), not per open.
  * It runs patched (patches/fuse-native+2.2.6.patch, applied and built by the install script) so
  * that listxattr learns its caller. Options it has no field for (use_ino, ro, timeouts of 0, ...)
  * ride inside `fsname`, which fuse-native appends unescaped to libfuse's -o list. Its own unmount
@@ -500,7 +502,8 @@ export const fuseNativeTransport: Transport = {
       libfuse: library,
       timeResolution: 'ms',
       inoBits: 32,
-      threads: 'libfuse fuse_loop_mt (the threads option has no effect; requests queue on the one JS thread)',
+      threads: options.threads,
+      threading: `libfuse 2 fuse_loop_mt: threads started on demand, each waiting for the one JS thread to answer (--threads ${options.threads} and --clone-fd have no effect)`,
       keepCache: options.kernelCache ? 'kernel_cache (whole mount)' : 'none',
       opTimeout: 'none',
       nonUtf8Names: 'mangled (fuse-native passes names as UTF-8 strings)',
