@@ -152,6 +152,7 @@ export function reproduceCommand(result: ResultFile): string[] {
   if (typeof fuse.maxRead === 'number' && fuse.maxRead > 0) args.push('--max-read', String(fuse.maxRead));
   if (fuse.directIo === true) args.push('--direct-io');
   if (typeof fuse.threads === 'number') args.push('--threads', String(fuse.threads));
+  if (fuse.cloneFd === true) args.push('--clone-fd');
   const kernel = result.setups.find((setup) => setup.name === KERNEL_SETUP);
   if (typeof kernel?.facts.backing === 'string' && kernel.facts.backing.startsWith('loop'))
     args.push('--loop-direct-io');
