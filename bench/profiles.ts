@@ -1,5 +1,5 @@
 import type { CacheState } from '../results/schema.js';
-import { workloadNames } from '../workloads/catalog.js';
+import { workloadNames, workloadsAtReaders } from '../workloads/catalog.js';
 
 /** Run profiles: which dataset, workloads and how many repetitions a `fusebench run --profile` means. */
 export interface RunProfile {
@@ -11,6 +11,10 @@ export interface RunProfile {
   repetitions: number;
   warmup: number;
 }
+
+/** The full profile's scaling curve: these workloads at each reader count (the rest at 1). */
+const FULL_SCALING_WORKLOADS = ['stat-all', 'open-close', 'randread-4k', 'parallel-read', 'fio-randread-4k'];
+const FULL_READERS = [1, 2, 4, 8, 16];
 
 export const runProfiles: readonly RunProfile[] = [
   {
@@ -27,6 +31,8 @@ export const runProfiles: readonly RunProfile[] = [
       'fio-randread-4k',
       'container-start',
       'tar-cat',
+      // The one concurrent cell: 4 reader processes sharing the large files.
+      'parallel-read@4',
     ],
     cacheStates: ['warm', 'cold'],
     repetitions: 5,
@@ -54,7 +60,7 @@ export const runProfiles: readonly RunProfile[] = [
     name: 'full',
     description: 'every workload on the container dataset, 10 repetitions: for numbers to publish',
     dataset: 'container',
-    workloads: [...workloadNames],
+    workloads: [...new Set([...workloadNames, ...workloadsAtReaders(FULL_SCALING_WORKLOADS, FULL_READERS)])],
     cacheStates: ['warm', 'cold'],
     repetitions: 10,
     warmup: 2,
