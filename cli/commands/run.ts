@@ -441,7 +441,7 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     const { workloads } = await import('../../workloads/catalog.js');
     for (const workload of workloads)
       process.stdout.write(
-        `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}\n`,
+        `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}${workload.takesReaders ? ' [takes --readers]' : ''}\n`,
       );
     return 0;
   }
