@@ -212,7 +212,10 @@ function selectedWorkloads(
   if (names.length === 0) throw new UsageError('--workloads: empty list');
   for (const name of names) {
     const problem = workloadNameProblem(name);
-    if (problem) throw new UsageError(`--workloads: ${problem} (known: ${workloadNames.join(', ')})`);
+    if (problem)
+      throw new UsageError(
+        `--workloads: ${problem}${problem.startsWith('unknown') ? ` (known: ${workloadNames.join(', ')})` : ''}`,
+      );
   }
   if (readers === undefined) return names.map((name) => findWorkload(name)!.name);
   if (!names.some((name) => findWorkload(name)!.takesReaders))
