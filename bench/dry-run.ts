@@ -6,7 +6,7 @@ import { findRunSetup, floorDefinition } from '../runners/registry.js';
 import { findWorkload, plannedOpCount, type WorkloadPlan } from '../workloads/catalog.js';
 import { filesRead, verificationSample } from '../workloads/verify.js';
 import { describeStep, type PlanStep, planRun } from './plan.js';
-import { autoDriverWorkloads, type RunOptions } from './run.js';
+import { autoDriverWorkloads, planOf, type RunOptions } from './run.js';
 
 /**
  * `fusebench run --dry-run`: the plan a run would carry out, step by step, and a rough estimate
@@ -93,7 +93,7 @@ export async function describeRunPlan(options: RunOptions): Promise<string> {
   for (const name of options.workloads) {
     const workload = findWorkload(name);
     if (!workload) throw new FatalError(`unknown workload '${name}'`);
-    const plan = workload.plan(dataset.manifest, options.seed);
+    const plan = planOf(workload, dataset.manifest, options.seed);
     const reads = filesRead(plan);
     costs.set(name, {
       driver:

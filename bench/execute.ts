@@ -82,7 +82,7 @@ export function prepareWorkload(
     }
     return prepared({ driver: 'shell', command: plan.command, listFile, opCount: plan.opCount }, 'shell');
   }
-  if (plan.driver === 'fio') return prepared({ driver: 'fio', job: plan.job }, 'fio');
+  if (plan.driver === 'fio') return prepared({ driver: 'fio', job: plan.job, readers: plan.readers }, 'fio');
   const driver: OpsDriver = plan.needsNative ? 'native' : requested;
   const opsFiles = plan.streams.map((stream, index) => {
     const file = join(dir, `${workload.name}-${index}.ops`);

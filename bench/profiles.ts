@@ -1,6 +1,6 @@
 import type { CacheState } from '../results/schema.js';
 import { coreSetupNames } from '../runners/registry.js';
-import { workloadNames } from '../workloads/catalog.js';
+import { workloadNames, workloadsAtReaders } from '../workloads/catalog.js';
 
 /** Run profiles: which dataset, workloads and how many repetitions a `fusebench run --profile` means. */
 export interface RunProfile {
@@ -14,6 +14,10 @@ export interface RunProfile {
   repetitions: number;
   warmup: number;
 }
+
+/** The full profile's scaling curve: these workloads at each reader count (the rest at 1). */
+const FULL_SCALING_WORKLOADS = ['stat-all', 'open-close', 'randread-4k', 'parallel-read', 'fio-randread-4k'];
+const FULL_READERS = [1, 2, 4, 8, 16];
 
 export const runProfiles: readonly RunProfile[] = [
   {
@@ -34,6 +38,8 @@ export const runProfiles: readonly RunProfile[] = [
       'fio-randread-4k',
       'container-start',
       'tar-cat',
+      // The one concurrent cell: 4 reader processes sharing the large files.
+      'parallel-read@4',
     ],
     cacheStates: ['warm', 'cold'],
     repetitions: 5,
@@ -63,7 +69,7 @@ export const runProfiles: readonly RunProfile[] = [
     description: 'every workload on the container dataset, 10 repetitions: for numbers to publish',
     dataset: 'container',
     setups: coreSetupNames,
-    workloads: [...workloadNames],
+    workloads: [...new Set([...workloadNames, ...workloadsAtReaders(FULL_SCALING_WORKLOADS, FULL_READERS)])],
     cacheStates: ['warm', 'cold'],
     repetitions: 10,
     warmup: 2,

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import { type DatasetSource, datasetRecord, describeSource, prepareDataset } from '../datasets/dataset.js';
 import type { ImageOptions } from '../datasets/image.js';
+import type { Manifest } from '../datasets/manifest.js';
 import type { TransportOptions } from '../fuse/transport.js';
 import { errorMessage, FatalError } from '../lib/errors.js';
+import { parseReadersCellName } from '../results/cell-name.js';
 import {
   type CacheState,
   type JobOrigin,
@@ -16,7 +18,7 @@ import { type CleanupStack, cleanLeftovers, createRun } from '../runners/cleanup
 import type { ExternalSetupSpec } from '../runners/external-setups.js';
 import { findRunSetup, floorDefinition } from '../runners/registry.js';
 import type { SetupContext } from '../runners/setup.js';
-import { findWorkload, type Workload } from '../workloads/catalog.js';
+import { findWorkload, type Workload, type WorkloadPlan } from '../workloads/catalog.js';
 import { captureEnvironment, fuseInitFacts } from './environment.js';
 import {
   type ActiveSetup,
@@ -207,7 +209,7 @@ export async function runBenchmark(
             workload.name,
             prepareWorkload(
               workload,
-              workload.plan(dataset.manifest, options.seed),
+              planOf(workload, dataset.manifest, options.seed),
               options.driver === 'auto' ? 'node' : options.driver,
               join(runDir, 'work', workload.name),
             ),
@@ -267,6 +269,15 @@ export async function runBenchmark(
   return result;
 }
 
+/** A workload's plan; one that cannot be made for this dataset (too little work for its readers) stops the run before anything is measured. */
+export function planOf(workload: Workload, manifest: Manifest, seed: number): WorkloadPlan {
+  try {
+    return workload.plan(manifest, seed);
+  } catch (error) {
+    throw new FatalError(`workload ${workload.name}: ${errorMessage(error)}`);
+  }
+}
+
 /** The options that decide what is measured, as the result keeps them for --rerun. */
 function runRequestOf(options: RunOptions): RunRequest {
   const { output: _output, cacheDir: _cacheDir, job: _job, expectedContentHash: _hash, ...request } = options;
@@ -275,7 +286,13 @@ function runRequestOf(options: RunOptions): RunRequest {
 
 /** Workloads whose warm cells may switch to the native driver: metadata op streams Node can replay. */
 export function autoDriverWorkloads(workloads: readonly Workload[]): string[] {
-  return workloads.filter((workload) => workload.category === 'metadata').map((workload) => workload.name);
+  // A workload measured at several reader counts keeps one driver, so its scaling curve compares like with like.
+  const base = (workload: Workload) => parseReadersCellName(workload.name).workload;
+  const counts = new Map<string, number>();
+  for (const workload of workloads) counts.set(base(workload), (counts.get(base(workload)) ?? 0) + 1);
+  return workloads
+    .filter((workload) => workload.category === 'metadata' && counts.get(base(workload)) === 1)
+    .map((workload) => workload.name);
 }
 
 /** The phase a step's time counts to; a repetition's drop_caches and verification count apart. */

@@ -88,6 +88,7 @@ function pointFlags(job: JobFile, point: JobPoint, jobDir: string): RunFlagValue
     profile: job.profile,
     setups: builtIn && builtIn.length > 0 ? builtIn.join(',') : undefined,
     workloads: job.workloads?.join(','),
+    readers: asList(job.readers)?.join(','),
     cache: job.cache?.join(','),
     repetitions: text(job.repetitions),
     warmup: text(job.warmup),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_READERS } from '../workloads/readers.js';
 
 /**
  * The job file (`fusebench run --job FILE`, YAML or JSON): what a run measures, written down so
@@ -50,6 +51,15 @@ export const jobSchema = z
     setups: z.array(z.string()).min(1).optional().describe('built-in setups and names of external ones'),
     external: z.array(externalSetupSchema).optional(),
     workloads: z.array(z.string()).min(1).optional(),
+    readers: z
+      .union([
+        z.number().int().min(1).max(MAX_READERS),
+        z.array(z.number().int().min(1).max(MAX_READERS)).min(1),
+      ])
+      .optional()
+      .describe(
+        'reader processes for every read and metadata workload; a list gives one cell per count in the same run (the scaling curve), not a sweep of runs',
+      ),
     cache: z
       .array(z.enum(['warm', 'cold']))
       .min(1)

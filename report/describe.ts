@@ -63,6 +63,11 @@ export function methodText(result: ResultFile): string[] {
     `Ratios are a setup's time relative to ${KERNEL_SETUP} in the same cache state (for throughput workloads, ${KERNEL_SETUP}'s throughput divided by the setup's), so above 1 is slower; their interval bootstraps both sides.`,
     'Latency distributions are drawn from the histograms recorded per operation kind and repetition, merged over the timed repetitions. Repetitions with FUSE tracing on are left out of every timing figure; FUSE request counts and kernel-side request latency come only from them.',
     "CPU and context switches per operation: client from getrusage, daemon from its threads' schedstat, system from /proc/stat deltas of the whole machine (which includes client and daemon).",
+    ...(result.measurements.some((measurement) => Number(measurement.params.readers ?? 1) > 1)
+      ? [
+          "NAME@N cells: the workload issued by N reader processes at once, started together; its operations are split among them by index alone (unit i to reader i mod N, or N consecutive runs for sequential reads), so every N performs the same operations. Throughput is all readers' operations (or bytes) over the longest reader's time from its release to its last operation.",
+        ]
+      : []),
     floor
       ? `The ${FLOOR_SETUP} runs the same op streams against a tmpfs copy, warm: the cost of the client itself. A figure within 2× of the floor mostly measures the client.`
       : 'No floor was measured in this run.',

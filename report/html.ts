@@ -26,7 +26,8 @@ import {
   USAGE_COLOURS,
   valueAxis,
 } from './page.js';
-import { formatBytes, formatDuration, formatEstimate, formatNumber } from './units.js';
+import { type ScalingCurve, scalingCurves } from './scaling.js';
+import { formatBytes, formatDuration, formatEstimate, formatNumber, formatValue } from './units.js';
 
 /**
  * index.html: every figure of a report on one self-contained page, per cache state (warm and cold
@@ -452,6 +453,57 @@ ${page.figure(
   );
 }
 
+/** Throughput against readers, one line per setup (kernel-erofs the reference), and where the time goes at each N. */
+function scalingChart(page: Page, curve: ScalingCurve): void {
+  const datasets = curve.setups.map((setup) => ({
+    label: setupLabel(setup),
+    borderColor: setupColour(setup),
+    backgroundColor: setupColour(setup),
+    spanGaps: true,
+    data: curve.readers.map((readers) => curve.point(setup, readers)?.throughput ?? null),
+  }));
+  const values = datasets.flatMap((dataset) => dataset.data);
+  const axis = valueAxis('throughput', values, curve.unit === 'B/s' ? 'B/s' : 'op/s', false);
+  const name = `readers-${curve.workload}-${curve.cache}`;
+  const dash = (value: number | null, format: (value: number) => string) =>
+    value === null ? '—' : e(format(value));
+  const rows = curve.setups.flatMap((setup) =>
+    curve.readers.flatMap((readers) => {
+      const point = curve.point(setup, readers);
+      if (!point) return [];
+      return [
+        `<tr><td class="left">${e(setupLabel(setup))}</td><td>${readers}</td><td>${dash(point.throughput, (value) => formatValue(value, curve.unit === 'B/s' ? 'B/s' : 'op/s'))}</td><td>${point.vsKernel ? e(ratioText(point.vsKernel)) : '—'}</td><td>${dash(point.speedup, formatNumber)}</td><td>${dash(point.daemonCpuPerOpNs, formatDuration)}</td><td>${dash(point.daemonCtxSwitchesPerOp, formatNumber)}</td><td>${dash(point.requestsPerOp, formatNumber)}</td><td>${dash(point.sendToEndP50Ns, formatDuration)}</td><td>${dash(point.sendToEndP99Ns, formatDuration)}</td><td>${point.meanDepth === null ? '—' : `${formatNumber(point.meanDepth)} / ${point.maxDepth}`}</td></tr>`,
+      ];
+    }),
+  );
+  page.add(
+    `<h3>${e(curve.workload)}: throughput against readers, ${curve.cache} cache</h3>
+<p class="note">${CELL_STATISTIC} of throughput with N reader processes sharing the same operations (${curve.readers.map((readers) => `N=${readers}`).join(', ')}); ${KERNEL_SETUP}'s curve is the reference. Below, where the time goes at each N: daemon CPU time and context switches per operation (timed repetitions); FUSE requests per operation, send→end latency (fuse_request_send, when the request is queued, to fuse_request_end, when its reply is taken in: queue wait, daemon wake-up and work together; the daemon's read of the request has no tracepoint) and requests in flight, time-weighted mean / max (traced repetition).</p>
+${page.figure(
+  name,
+  `${curve.workload}: throughput against readers (${curve.cache} cache): ${CELL_STATISTIC}`,
+  page.chart(
+    name,
+    {
+      axes: { y: axis.format },
+      config: {
+        type: 'line',
+        data: { labels: curve.readers.map(String), datasets },
+        options: {
+          scales: {
+            x: { title: { display: true, text: 'reader processes (N)' } },
+            y: axis.scale,
+          },
+        },
+      },
+    },
+    360,
+  ),
+)}
+<table><thead><tr><th class="left">setup</th><th>N</th><th>throughput</th><th>vs ${KERNEL_SETUP}</th><th>× N₁</th><th>daemon CPU/op</th><th>daemon cs/op</th><th>req/op</th><th>send→end p50</th><th>p99</th><th>in flight</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
+  );
+}
+
 function environmentSection(page: Page, model: ReportModel): void {
   const { result } = model;
   const peers = peerVersions(result).map(([name, version]) => `${name} ${version}`);
@@ -515,16 +567,8 @@ function modelSection(page: Page, model: ReportModel, heading: string): void {
       'read block size (bytes)',
       formatBytes,
     );
-    familyChart(
-      page,
-      section,
-      'parallel-read',
-      'readers',
-      'readers',
-      'Throughput against readers',
-      'reader processes (count)',
-      (value) => String(value),
-    );
+    for (const curve of scalingCurves(model).filter((entry) => entry.cache === section.cache))
+      scalingChart(page, curve);
     usageCharts(page, section, 'cpu');
     usageCharts(page, section, 'ctxsw');
     fuseTaxTable(page, model, section);

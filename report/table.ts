@@ -52,9 +52,13 @@ export function headerLines(name: string, size: number): string[] {
 
 const GAP = '  ';
 
+/** A row of one cell in a table of several columns: a block title, written across the columns. */
+const isTitle = (table: TextTable, row: string[]) => row.length === 1 && table.columns.length > 1;
+
 function columnWidths(table: TextTable): number[] {
+  const cells = table.rows.filter((row) => !isTitle(table, row));
   return table.columns.map((column, index) =>
-    Math.max(...column.header.map(width), ...table.rows.map((row) => width(row[index] ?? '')), 1),
+    Math.max(...column.header.map(width), ...cells.map((row) => width(row[index] ?? '')), 1),
   );
 }
 
@@ -83,7 +87,12 @@ export function renderTable(table: TextTable, limit = TEXT_WIDTH): string[] {
     );
   }
   lines.push(line(widths.map((size) => '-'.repeat(size))));
-  for (const row of table.rows) lines.push(line(table.columns.map((_, index) => row[index] ?? '')));
+  for (const row of table.rows)
+    lines.push(
+      isTitle(table, row)
+        ? truncate(row[0]!, limit)
+        : line(table.columns.map((_, index) => row[index] ?? '')),
+    );
   return lines;
 }
 

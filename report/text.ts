@@ -6,8 +6,9 @@ import { textExporter } from './exporter.js';
 import { fuseTaxRows } from './fuse-tax.js';
 import { abbreviations, type GridBlock, type GridRow, renderGrid, setupColumns } from './grid.js';
 import { buildModel, type CacheSection, CELL_STATISTIC, KERNEL_SETUP, type ReportModel } from './model.js';
+import { type ScalingCurve, scalingCurves } from './scaling.js';
 import { field, renderTable, TEXT_WIDTH, type TextTable, wrap } from './table.js';
-import { formatDuration, formatIn, formatNumber, toAscii, unitFor } from './units.js';
+import { formatDuration, formatIn, formatNumber, formatValue, toAscii, unitFor } from './units.js';
 
 /**
  * summary.txt, also what `fusebench run` prints at the end: a text to paste into a mail, in the
@@ -172,6 +173,105 @@ function fuseTaxTable(model: ReportModel): string[] {
   ];
 }
 
+/** Throughput per N: kernel-erofs in its unit, other setups as time relative to it at the same N. */
+function scalingGridBlock(curve: ScalingCurve): GridBlock {
+  const kernel = curve.setups.includes(KERNEL_SETUP);
+  const reference = kernel ? [KERNEL_SETUP] : curve.setups;
+  const unit = unitFor(
+    curve.readers.flatMap((readers) =>
+      reference.map((setup) => curve.point(setup, readers)?.throughput ?? null),
+    ),
+    curve.unit,
+  );
+  return {
+    title: `${curve.workload}, ${curve.cache} cache`,
+    rows: curve.readers.map((readers) => {
+      const cells: Record<string, string> = {};
+      for (const setup of curve.setups) {
+        const point = curve.point(setup, readers);
+        if (!point) continue;
+        if (setup === KERNEL_SETUP || !kernel)
+          cells[setup] = marked(formatIn(point.throughput, unit), false, false);
+        else if (point.vsKernel)
+          cells[setup] = marked(
+            formatNumber(point.vsKernel.ratio),
+            point.vsKernel.low > 1 || point.vsKernel.high < 1,
+            false,
+          );
+        else cells[setup] = marked('-', false, false);
+      }
+      return { workload: `N=${readers}`, unit: unit.unit, cells };
+    }),
+  };
+}
+
+/** Where the time goes at each N: the daemon's CPU and switches per operation, the FUSE queue. */
+function loadTable(curves: readonly ScalingCurve[]): string[] {
+  const setups = [...new Set(curves.flatMap((curve) => curve.setups))];
+  const short = abbreviations(setups);
+  const table: TextTable = {
+    columns: [
+      { header: ['setup'], align: 'left' },
+      { header: ['N'], align: 'right' },
+      { header: ['thru'], align: 'right' },
+      { header: ['xN1'], align: 'right' },
+      { header: ['dCPU/op'], align: 'right' },
+      { header: ['dcs/op'], align: 'right' },
+      { header: ['req/op'], align: 'right' },
+      { header: ['s-e p50'], align: 'right' },
+      { header: ['depth'], align: 'right' },
+    ],
+    rows: [],
+  };
+  const optional = (value: number | null, format: (value: number) => string) =>
+    value === null ? '-' : format(value);
+  for (const curve of curves) {
+    table.rows.push([`${curve.workload}, ${curve.cache} cache`]);
+    for (const setup of curve.setups)
+      for (const readers of curve.readers) {
+        const point = curve.point(setup, readers);
+        if (!point) continue;
+        table.rows.push([
+          readers === curve.readers.find((n) => curve.point(setup, n)) ? short.get(setup)! : '',
+          String(readers),
+          formatValue(point.throughput, curve.unit === 'B/s' ? 'B/s' : '').replace(/ $/, ''),
+          optional(point.speedup, formatNumber),
+          optional(point.daemonCpuPerOpNs, formatDuration),
+          optional(point.daemonCtxSwitchesPerOp, formatNumber),
+          optional(point.requestsPerOp, formatNumber),
+          optional(point.sendToEndP50Ns, formatDuration),
+          point.meanDepth === null ? '-' : `${formatNumber(point.meanDepth)}/${point.maxDepth}`,
+        ]);
+      }
+  }
+  return renderTable(table, TEXT_WIDTH);
+}
+
+/**
+ * The scaling tables, when the run measured a workload at more than one reader: throughput per
+ * N against kernel-erofs at the same N, then where the time goes at each N.
+ */
+function scalingTables(model: ReportModel): string[] {
+  const curves = scalingCurves(model);
+  if (curves.length === 0) return [];
+  const setups = [...new Set(curves.flatMap((curve) => curve.setups))];
+  const { lines, legend } = renderGrid(setupColumns(setups), curves.map(scalingGridBlock), TEXT_WIDTH);
+  return [
+    ...wrap(
+      `Scaling with readers (N reader processes share the same operations): ${CELL_STATISTIC} of throughput. ${KERNEL_SETUP} in the row's unit; every other setup as its time relative to ${KERNEL_SETUP} at the same N, above 1 is slower; * the interval excludes 1.`,
+    ),
+    '',
+    ...lines,
+    ...(legend ? ['', ...wrap(`setups: ${legend}`, TEXT_WIDTH, '  ')] : []),
+    '',
+    ...wrap(
+      `Where the time goes under load, per client operation: thru throughput; xN1 over the setup's own at the smallest N; dCPU/op and dcs/op daemon CPU time and context switches (timed repetitions); req/op FUSE requests, s-e p50 median time from fuse_request_send (queued) to fuse_request_end (reply taken in) over all requests, depth mean/max requests in flight (traced repetition). The queue wait alone is not visible: no tracepoint marks the daemon's read.`,
+    ),
+    '',
+    ...loadTable(curves),
+  ];
+}
+
 /**
  * The reproduce line, continued with backslashes within the width. A word too long for a line
  * (a list of workloads) is broken after a comma and continued at column 0, where the shell joins
@@ -213,6 +313,8 @@ export function renderSummaryLines(model: ReportModel): string[] {
   lines.push('');
   if (model.sections.length === 0) lines.push('no measurements');
   else lines.push(...mainTable(model));
+  const scaling = scalingTables(model);
+  if (scaling.length > 0) lines.push('', ...scaling);
   const tax = fuseTaxTable(model);
   if (tax.length > 0) lines.push('', ...tax);
   lines.push('');

@@ -81,16 +81,42 @@ export const systemUsageSchema = z.object({
 });
 export type SystemUsage = z.infer<typeof systemUsageSchema>;
 
-/** FUSE requests of one opcode seen by tracefs, with kernel-side latency (send to end). */
+/**
+ * FUSE requests of one opcode seen by tracefs, with kernel-side latency: fuse_request_send (the
+ * request is queued for the daemon) to fuse_request_end (its reply has been taken in). That span
+ * holds the wait in the queue, the daemon's wake-up, read, work and reply write; the tracepoints
+ * do not say when the daemon read the request, so queueing alone is not in it.
+ */
 export const fuseOpcodeSchema = z.object({
   count,
   errors: count,
   totalNs: nanoseconds,
   p50Ns: nanoseconds,
+  /** Absent in results written before it was recorded. */
+  p90Ns: nanoseconds.optional(),
   p99Ns: nanoseconds,
   maxNs: nanoseconds,
+  /** Every send→end latency of the opcode (microsecond trace clock); absent in older results. */
+  histogram: encodedHistogramSchema.optional(),
 });
 export type FuseOpcodeStats = z.infer<typeof fuseOpcodeSchema>;
+
+/**
+ * FUSE requests in flight (sent, not yet ended) over a traced repetition, from the same
+ * tracepoints: how deep the queue in front of the daemon (and the daemon's own work) was.
+ * Requests that get no reply (FORGET, BATCH_FORGET) are not counted.
+ */
+export const fuseInFlightSchema = z.object({
+  /** First traced send to last traced end. */
+  spanNs: nanoseconds,
+  /** Time-weighted mean of the requests in flight over the span. */
+  meanDepth: z.number().nonnegative(),
+  maxDepth: count,
+  /** Requests already in flight when a request was sent (what it found ahead of it): median and 99th percentile. */
+  aheadP50: z.number().nonnegative(),
+  aheadP99: z.number().nonnegative(),
+});
+export type FuseInFlight = z.infer<typeof fuseInFlightSchema>;
 
 /** How busy the machine was around one repetition (bench/measure/machine-load.ts). */
 export const machineLoadSchema = z.object({
@@ -139,6 +165,8 @@ export const repetitionSchema = z.object({
   system: systemUsageSchema,
   /** FUSE requests by opcode name (LOOKUP, GETATTR, ...); null when not traced. */
   fuse: z.record(z.string(), fuseOpcodeSchema).nullable(),
+  /** FUSE requests in flight over the traced repetition; null when not traced, absent in older results. */
+  fuseInFlight: fuseInFlightSchema.nullable().optional(),
   /** Selected /proc/vmstat deltas (pgpgin, pgmajfault, ...). */
   vmstat: z.record(z.string(), z.number()),
   machine: machineLoadSchema,

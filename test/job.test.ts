@@ -129,12 +129,29 @@ describe('job files', () => {
     );
   });
 
+  it('a readers list gives one cell per count in one run, for the workloads that take readers', () => {
+    const path = join(dir, 'readers.yaml');
+    writeFileSync(path, 'name: scaling\nworkloads: [stat-all, tar-cat]\nreaders: [1, 4, 16]\n');
+    const runs = jobRuns(loadJob(path), dir, dir);
+    assert.equal(runs.length, 1);
+    assert.deepEqual(runs[0]!.workloads, ['stat-all', 'stat-all@4', 'stat-all@16', 'tar-cat']);
+    const single = parseRunRequest(['-w', 'parallel-read', '--readers', '2']);
+    assert.ok(typeof single === 'object');
+    assert.deepEqual(single.runs[0]!.workloads, ['parallel-read@2']);
+  });
+
   it('refuses a bad job in one line naming the field', () => {
     const cases: [unknown, RegExp][] = [
       [{ name: 'x', repetitons: 3 }, /Unrecognized key.*repetitons/],
       [{ name: 'x', fuse: { max_read: ['32k', 'lots'] } }, /fuse\.max_read/],
       [{ name: 'x', setups: ['nonesuch'] }, /setups: unknown 'nonesuch'/],
       [{ name: 'x', workloads: ['nonesuch'] }, /--workloads: unknown 'nonesuch'/],
+      [{ name: 'x', readers: 0 }, /readers/],
+      [
+        { name: 'x', workloads: ['tar-cat'], readers: [2] },
+        /--readers: none of the selected workloads takes readers/,
+      ],
+      [{ name: 'x', workloads: ['mmap-read@2'] }, /'mmap-read' does not take readers/],
       [{ name: 'x', external: [{ name: 'native', command: ['a', '{mountpoint}'] }] }, /name of a built-in/],
     ];
     for (const [job, message] of cases) {

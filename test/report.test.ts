@@ -305,7 +305,7 @@ describe('fusebench report', () => {
       'Ratio to kernel-erofs, cold cache',
       'Latency distribution, warm cache',
       'Throughput against block size',
-      'Throughput against readers',
+      'parallel-read: throughput against readers',
       'CPU time per operation',
       'Context switches per operation',
       'FUSE tax, warm cache',
@@ -358,12 +358,12 @@ describe('fusebench report', () => {
       'ratio-warm',
       'ratio-cold',
       'blocksize-warm',
-      'readers-cold',
+      'readers-parallel-read-cold',
       'cpu-warm-stat-all',
       'ctxsw-cold-tar-devnull',
       'fuse-warm-randread-4k',
       'latency-warm-stat-all',
-      'latency-cold-parallel-read-4',
+      'latency-cold-parallel-read@4',
     ])
       assert.ok(ids.includes(id), `no chart ${id} (have ${ids.join(', ')})`);
     for (const chart of charts) {
@@ -461,7 +461,7 @@ describe('fusebench report', () => {
       'ctxsw-cold.png',
       'fuse-warm.png',
       'blocksize-warm.png',
-      'readers-cold.png',
+      'readers-parallel-read-cold.png',
     ])
       assert.ok(pngs.includes(name), `${name} missing (have ${pngs.join(', ')})`);
     for (const name of pngs) {

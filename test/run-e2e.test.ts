@@ -117,6 +117,57 @@ describe('fusebench run, tiny, end to end', () => {
     );
   });
 
+  it('--readers measures one cell per reader count, splits the same reads among them, and prints the scaling table', async () => {
+    const output = join(dir, 'readers.json');
+    const run = await fusebench([
+      'run',
+      '--profile',
+      'tiny',
+      '--setups',
+      'kernel-erofs,fuse-erofs-ts',
+      '--workloads',
+      'parallel-read',
+      '--readers',
+      '1,2',
+      '--cache',
+      'warm',
+      '--repetitions',
+      '2',
+      '--no-floor',
+      '--wait',
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--output',
+      output,
+    ]);
+    assert.equal(run.exitCode, 0, String(run.stderr).slice(-2000));
+    const result = resultFileSchema.parse(JSON.parse(readFileSync(output, 'utf8')));
+    assert.equal(result.status, 'complete');
+    const bytes = new Set<number>();
+    for (const setup of ['kernel-erofs', 'fuse-erofs-ts'])
+      for (const [workload, readers] of [
+        ['parallel-read', 1],
+        ['parallel-read@2', 2],
+      ] as const) {
+        const cell = result.measurements.find((m) => m.setup === setup && m.workload === workload);
+        assert.ok(cell, `${setup} ${workload}`);
+        assert.equal(cell.params.readers, readers);
+        assert.equal(cell.status, 'ok', `${setup} ${workload}: ${cell.reason}`);
+        for (const repetition of cell.repetitions) bytes.add(repetition.bytes);
+        if (setup === 'fuse-erofs-ts') {
+          const traced = cell.repetitions.find((repetition) => repetition.traced);
+          assert.ok(traced?.fuseInFlight, `${workload}: requests in flight from the trace`);
+          assert.ok(traced.fuseInFlight.maxDepth >= 1);
+        }
+      }
+    assert.equal(bytes.size, 1, `the same bytes read by 1 and 2 readers: ${[...bytes].join(', ')}`);
+    const summary = String(run.stdout);
+    assert.match(summary, /Scaling with readers/);
+    assert.match(summary, /^parallel-read, warm cache$/m);
+    assert.match(summary, /^N=2 +\S+ +\d/m);
+    assert.match(summary, /Where the time goes under load/);
+  });
+
   it('marks a setup that returns wrong bytes invalid, says so, and exits non-zero', async () => {
     // The native setup serves the dataset's tree itself: alter the cached tree after its manifest
     // (and the image built from it) were made, and native returns bytes the manifest denies.

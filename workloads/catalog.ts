@@ -1,8 +1,10 @@
 import type { Manifest, ManifestEntry } from '../datasets/manifest.js';
 import { SeededRandom } from '../lib/random.js';
+import { parseReadersCellName, readersCellName } from '../results/cell-name.js';
 import type { Metric } from '../results/schema.js';
 import { metrics } from './metrics.js';
 import type { Op } from './ops.js';
+import { MAX_READERS, type SplitWork, singleOps, splitAmongReaders } from './readers.js';
 
 /**
  * Every workload, defined once. A workload turns the dataset manifest and a seed into what the
@@ -35,6 +37,8 @@ export type WorkloadPlan =
       driver: 'fio';
       /** fio job options (no output options), run in the mount point; paths are relative to it. */
       job: string[];
+      /** fio jobs (processes) run at once: the readers. */
+      readers: number;
       /** The I/Os the job performs, checked against fio's own count. */
       opCount: number;
       /** The bytes those I/Os read. */
@@ -55,7 +59,10 @@ export interface Workload {
   category: WorkloadCategory;
   description: string;
   metric: Metric;
-  plan(manifest: Manifest, seed: number): WorkloadPlan;
+  /** Its work can be split among several reader processes (workloads/readers.ts). */
+  takesReaders: boolean;
+  /** The plan for `readers` reader processes (1 unless the workload takes readers). */
+  plan(manifest: Manifest, seed: number, readers?: number): WorkloadPlan;
 }
 
 const { timePerOp, throughput, wallTime } = metrics;
@@ -114,20 +121,40 @@ function randomSubset(manifest: Manifest, seed: number, fraction: number, label:
   return fraction >= 1 ? files : files.slice(0, Math.max(1, Math.ceil(files.length * fraction)));
 }
 
-function sequentialRead(path: string, size: number, blockSize: number, slot = 0, from = 0, to = size): Op[] {
-  const ops: Op[] = [{ kind: 'open', slot, path }];
-  for (let offset = from; offset < to; offset += blockSize) {
-    ops.push({ kind: 'pread', slot, offset, length: Math.min(blockSize, to - offset) });
-  }
-  ops.push({ kind: 'close', slot });
-  return ops;
-}
-
 const opsPlan = (streams: Op[][], needsNative = false): WorkloadPlan => ({
   driver: 'ops',
   streams,
   needsNative,
 });
+
+/** The plan of a workload that takes readers: its units split among them. */
+const splitPlan = (work: SplitWork, readers = 1): WorkloadPlan => opsPlan(splitAmongReaders(work, readers));
+
+/** Units of one op each, dealt round robin. */
+const interleaved = (ops: readonly Op[]): SplitWork => ({
+  prologue: [],
+  units: singleOps(ops),
+  epilogue: [],
+  rule: 'interleaved',
+});
+
+/** Opens `paths` into slots 0.. in every reader, closes them after its units. */
+function withOpenFiles(paths: readonly string[], units: Op[][], rule: SplitWork['rule']): SplitWork {
+  return {
+    prologue: paths.map((path, slot) => ({ kind: 'open', slot, path }) as Op),
+    units,
+    epilogue: paths.map((_, slot) => ({ kind: 'close', slot }) as Op),
+    rule,
+  };
+}
+
+/** One pread unit per block of [0, size) of the file in `slot`. */
+function blockReads(slot: number, size: number, blockSize: number): Op[][] {
+  const units: Op[][] = [];
+  for (let offset = 0; offset < size; offset += blockSize)
+    units.push([{ kind: 'pread', slot, offset, length: Math.min(blockSize, size - offset) }]);
+  return units;
+}
 
 const metadata: Workload[] = [
   {
@@ -137,12 +164,16 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'lstat every path once, in a seeded random order (lookup + getattr)',
     metric: timePerOp,
-    plan: (manifest, seed) =>
-      opsPlan([
-        new SeededRandom(`${seed}:stat-all`)
-          .shuffled(manifest.entries)
-          .map((entry) => ({ kind: 'lstat', path: dotted(entry.path) })),
-      ]),
+    takesReaders: true,
+    plan: (manifest, seed, readers) =>
+      splitPlan(
+        interleaved(
+          new SeededRandom(`${seed}:stat-all`)
+            .shuffled(manifest.entries)
+            .map((entry) => ({ kind: 'lstat', path: dotted(entry.path) })),
+        ),
+        readers,
+      ),
   },
   {
     name: 'stat-hot',
@@ -151,9 +182,13 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'lstat the same file 20,000 times (the cached path of getattr)',
     metric: timePerOp,
-    plan: (manifest) => {
+    takesReaders: true,
+    plan: (manifest, _seed, readers) => {
       const path = largestFile(manifest).path;
-      return opsPlan([Array.from({ length: 20000 }, () => ({ kind: 'lstat', path }) as Op)]);
+      return splitPlan(
+        interleaved(Array.from({ length: 20000 }, () => ({ kind: 'lstat', path }) as Op)),
+        readers,
+      );
     },
   },
   {
@@ -163,18 +198,22 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'lstat 5,000 names that do not exist, in existing directories (negative lookups, ENOENT)',
     metric: timePerOp,
-    plan: (manifest, seed) => {
+    takesReaders: true,
+    plan: (manifest, seed, readers) => {
       const random = new SeededRandom(`${seed}:lookup-miss`);
       const dirs = directories(manifest);
-      return opsPlan([
-        Array.from({ length: 5000 }, (_, index) => {
-          const dir = random.pick(dirs).path;
-          return {
-            kind: 'lstat-miss',
-            path: `${dir === '' ? '' : `${dir}/`}.fusebench-missing-${index % 1000}`,
-          } as Op;
-        }),
-      ]);
+      return splitPlan(
+        interleaved(
+          Array.from({ length: 5000 }, (_, index) => {
+            const dir = random.pick(dirs).path;
+            return {
+              kind: 'lstat-miss',
+              path: `${dir === '' ? '' : `${dir}/`}.fusebench-missing-${index % 1000}`,
+            } as Op;
+          }),
+        ),
+        readers,
+      );
     },
   },
   {
@@ -184,9 +223,13 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'list the widest directory 20 times (readdir without stat)',
     metric: timePerOp,
-    plan: (manifest) => {
+    takesReaders: true,
+    plan: (manifest, _seed, readers) => {
       const path = dotted(widestDirectory(manifest));
-      return opsPlan([Array.from({ length: 20 }, () => ({ kind: 'readdir', path }) as Op)]);
+      return splitPlan(
+        interleaved(Array.from({ length: 20 }, () => ({ kind: 'readdir', path }) as Op)),
+        readers,
+      );
     },
   },
   {
@@ -196,8 +239,10 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'walk the whole tree like ls -lR: readdir each directory, lstat each entry',
     metric: timePerOp,
-    plan: (manifest) => {
-      const ops: Op[] = [];
+    takesReaders: true,
+    plan: (manifest, _seed, readers) => {
+      // One unit per directory: its readdir, then an lstat of each entry (what ls -lR does per directory).
+      const units: Op[][] = [];
       const byParent = new Map<string, string[]>();
       for (const entry of manifest.entries) {
         if (entry.path === '') continue;
@@ -206,11 +251,12 @@ const metadata: Workload[] = [
         if (siblings) siblings.push(entry.path);
         else byParent.set(parent, [entry.path]);
       }
-      for (const dir of directories(manifest)) {
-        ops.push({ kind: 'readdir', path: dotted(dir.path) });
-        for (const child of byParent.get(dir.path) ?? []) ops.push({ kind: 'lstat', path: child });
-      }
-      return opsPlan([ops]);
+      for (const dir of directories(manifest))
+        units.push([
+          { kind: 'readdir', path: dotted(dir.path) },
+          ...(byParent.get(dir.path) ?? []).map((child) => ({ kind: 'lstat', path: child }) as Op),
+        ]);
+      return splitPlan({ prologue: [], units, epilogue: [], rule: 'interleaved' }, readers);
     },
   },
   {
@@ -220,15 +266,22 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'open and close every regular file, in a seeded random order',
     metric: timePerOp,
-    plan: (manifest, seed) =>
-      opsPlan([
-        new SeededRandom(`${seed}:open-close`)
-          .shuffled(regularFiles(manifest))
-          .flatMap((entry) => [
-            { kind: 'open', slot: 0, path: entry.path } as Op,
-            { kind: 'close', slot: 0 } as Op,
-          ]),
-      ]),
+    takesReaders: true,
+    plan: (manifest, seed, readers) =>
+      splitPlan(
+        {
+          prologue: [],
+          units: new SeededRandom(`${seed}:open-close`)
+            .shuffled(regularFiles(manifest))
+            .map((entry) => [
+              { kind: 'open', slot: 0, path: entry.path } as Op,
+              { kind: 'close', slot: 0 } as Op,
+            ]),
+          epilogue: [],
+          rule: 'interleaved',
+        },
+        readers,
+      ),
   },
   {
     name: 'xattr',
@@ -237,13 +290,20 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'listxattr every regular file, getxattr every attribute found',
     metric: timePerOp,
-    plan: (manifest) =>
-      opsPlan([
-        regularFiles(manifest).flatMap((entry) => [
-          { kind: 'listxattr', path: entry.path } as Op,
-          ...entry.xattrNames.map((name) => ({ kind: 'getxattr', path: entry.path, name }) as Op),
-        ]),
-      ]),
+    takesReaders: true,
+    plan: (manifest, _seed, readers) =>
+      splitPlan(
+        {
+          prologue: [],
+          units: regularFiles(manifest).map((entry) => [
+            { kind: 'listxattr', path: entry.path } as Op,
+            ...entry.xattrNames.map((name) => ({ kind: 'getxattr', path: entry.path, name }) as Op),
+          ]),
+          epilogue: [],
+          rule: 'interleaved',
+        },
+        readers,
+      ),
   },
   {
     name: 'readlink',
@@ -252,21 +312,24 @@ const metadata: Workload[] = [
     category: 'metadata',
     description: 'readlink the symlinks of the tree, round robin, 2,000 times',
     metric: timePerOp,
-    plan: (manifest) => {
+    takesReaders: true,
+    plan: (manifest, _seed, readers) => {
       const links = manifest.entries.filter((entry) => entry.type === 'symlink');
       if (links.length === 0) throw new Error('the dataset has no symlink');
-      return opsPlan([
-        Array.from(
-          { length: 2000 },
-          (_, index) => ({ kind: 'readlink', path: links[index % links.length]!.path }) as Op,
+      return splitPlan(
+        interleaved(
+          Array.from(
+            { length: 2000 },
+            (_, index) => ({ kind: 'readlink', path: links[index % links.length]!.path }) as Op,
+          ),
         ),
-      ]);
+        readers,
+      );
     },
   },
 ];
 
 const SEQUENTIAL_BLOCK_SIZES = [4 * KiB, 16 * KiB, 64 * KiB, 128 * KiB, 256 * KiB, MiB];
-const PARALLEL_READERS = [1, 2, 4];
 
 function formatSize(bytes: number): string {
   return bytes >= MiB ? `${bytes / MiB}m` : `${bytes / KiB}k`;
@@ -281,9 +344,13 @@ const reads: Workload[] = [
       category: 'read',
       description: `read the largest file from start to end in ${formatSize(blockSize).toUpperCase()} preads`,
       metric: throughput,
-      plan: (manifest) => {
+      takesReaders: true,
+      plan: (manifest, _seed, readers) => {
         const file = largestFile(manifest);
-        return opsPlan([sequentialRead(file.path, file.size, blockSize)]);
+        return splitPlan(
+          withOpenFiles([file.path], blockReads(0, file.size, blockSize), 'contiguous'),
+          readers,
+        );
       },
     }),
   ),
@@ -294,19 +361,24 @@ const reads: Workload[] = [
     category: 'read',
     description: '10,000 preads of 4 KiB at seeded random aligned offsets of the large files',
     metric: timePerOp,
-    plan: (manifest, seed) => {
+    takesReaders: true,
+    plan: (manifest, seed, readers) => {
       const random = new SeededRandom(`${seed}:randread`);
       const files = largeFiles(manifest).filter((file) => file.size >= 4 * KiB);
-      const ops: Op[] = files.map((file, slot) => ({ kind: 'open', slot, path: file.path }) as Op);
+      const units: Op[][] = [];
       for (let index = 0; index < 10000; index++) {
         const slot = random.int(0, files.length - 1);
         const blocks = Math.floor(files[slot]!.size / (4 * KiB));
-        ops.push({ kind: 'pread', slot, offset: random.int(0, blocks - 1) * 4 * KiB, length: 4 * KiB });
+        units.push([{ kind: 'pread', slot, offset: random.int(0, blocks - 1) * 4 * KiB, length: 4 * KiB }]);
       }
-      files.forEach((_, slot) => {
-        ops.push({ kind: 'close', slot });
-      });
-      return opsPlan([ops]);
+      return splitPlan(
+        withOpenFiles(
+          files.map((file) => file.path),
+          units,
+          'interleaved',
+        ),
+        readers,
+      );
     },
   },
   {
@@ -317,12 +389,16 @@ const reads: Workload[] = [
     description:
       'read every file up to 1 MiB whole, in tree order, 128 KiB reads (what a container start does)',
     metric: timePerOp,
-    plan: (manifest) =>
-      opsPlan([
-        regularFiles(manifest)
-          .filter((entry) => entry.size <= MiB)
-          .map((entry) => ({ kind: 'readfile', path: entry.path, blockSize: 128 * KiB }) as Op),
-      ]),
+    takesReaders: true,
+    plan: (manifest, _seed, readers) =>
+      splitPlan(
+        interleaved(
+          regularFiles(manifest)
+            .filter((entry) => entry.size <= MiB)
+            .map((entry) => ({ kind: 'readfile', path: entry.path, blockSize: 128 * KiB }) as Op),
+        ),
+        readers,
+      ),
   },
   {
     name: 'mmap-read',
@@ -331,30 +407,31 @@ const reads: Workload[] = [
     category: 'read',
     description: 'mmap the largest file and touch every page (page faults, readahead), native driver only',
     metric: throughput,
+    // One operation: nothing to split.
+    takesReaders: false,
     plan: (manifest) => opsPlan([[{ kind: 'mmapread', path: largestFile(manifest).path }]], true),
   },
-  ...PARALLEL_READERS.map(
-    (readers): Workload => ({
-      name: `parallel-read-${readers}`,
-      family: 'parallel-read',
-      params: { readers, blockSize: 128 * KiB },
-      category: 'read',
-      description: `${readers} reader process${readers > 1 ? 'es' : ''} each reading its 1/${readers} of the large files in 128 KiB preads`,
-      metric: throughput,
-      plan: (manifest) => {
-        const files = largeFiles(manifest);
-        const streams = Array.from({ length: readers }, (_, reader) =>
-          files.flatMap((file, slot) => {
-            const share = Math.ceil(file.size / readers / (128 * KiB)) * 128 * KiB;
-            const from = Math.min(file.size, reader * share);
-            const to = Math.min(file.size, from + share);
-            return from < to ? sequentialRead(file.path, file.size, 128 * KiB, slot, from, to) : [];
-          }),
-        );
-        return opsPlan(streams);
-      },
-    }),
-  ),
+  {
+    name: 'parallel-read',
+    family: 'parallel-read',
+    params: { blockSize: 128 * KiB },
+    category: 'read',
+    description:
+      'the large files end to end in 128 KiB preads; with N readers each reads its 1/N contiguous part (--readers)',
+    metric: throughput,
+    takesReaders: true,
+    plan: (manifest, _seed, readers) => {
+      const files = largeFiles(manifest);
+      return splitPlan(
+        withOpenFiles(
+          files.map((file) => file.path),
+          files.flatMap((file, slot) => blockReads(slot, file.size, 128 * KiB)),
+          'contiguous',
+        ),
+        readers,
+      );
+    },
+  },
   {
     name: 'container-start',
     family: 'container-start',
@@ -363,13 +440,20 @@ const reads: Workload[] = [
     description:
       'lstat and read whole a seeded random 7% of the files (an application starting in a container)',
     metric: timePerOp,
-    plan: (manifest, seed) =>
-      opsPlan([
-        randomSubset(manifest, seed, 0.07, 'container-start').flatMap((entry) => [
-          { kind: 'lstat', path: entry.path } as Op,
-          { kind: 'readfile', path: entry.path, blockSize: 128 * KiB } as Op,
-        ]),
-      ]),
+    takesReaders: true,
+    plan: (manifest, seed, readers) =>
+      splitPlan(
+        {
+          prologue: [],
+          units: randomSubset(manifest, seed, 0.07, 'container-start').map((entry) => [
+            { kind: 'lstat', path: entry.path } as Op,
+            { kind: 'readfile', path: entry.path, blockSize: 128 * KiB } as Op,
+          ]),
+          epilogue: [],
+          rule: 'interleaved',
+        },
+        readers,
+      ),
   },
 ];
 
@@ -395,8 +479,15 @@ const fioReads: Workload[] = [
     description:
       'fio: 10,000 random 4 KiB psync reads of the largest file (fio seeded from the run seed), with repeats',
     metric: timePerOp,
-    plan: (manifest, seed) => {
+    takesReaders: true,
+    plan: (manifest, seed, readers = 1) => {
       const file = largestFile(manifest);
+      // N readers are N fio jobs (processes), each doing 1/N of the reads: the same count and bytes
+      // for every N. fio seeds each job from randseed and the job's number, so the offsets are
+      // deterministic for a given N but not the same set across N.
+      if (FIO_RANDOM_READS % readers !== 0)
+        throw new Error(`${FIO_RANDOM_READS} fio reads cannot be split evenly among ${readers} readers`);
+      const perJob = FIO_RANDOM_READS / readers;
       return {
         driver: 'fio',
         // --number_ios only caps the count: fio stops after `size` bytes (one pass over a smaller
@@ -405,11 +496,13 @@ const fioReads: Workload[] = [
           `--filename=${fioFilename(file.path)}`,
           '--rw=randread',
           '--bs=4k',
-          `--io_size=${FIO_RANDOM_READS * 4 * KiB}`,
-          `--number_ios=${FIO_RANDOM_READS}`,
+          `--io_size=${perJob * 4 * KiB}`,
+          `--number_ios=${perJob}`,
           '--norandommap',
           `--randseed=${seed}`,
+          ...(readers > 1 ? [`--numjobs=${readers}`, '--group_reporting'] : []),
         ],
+        readers,
         opCount: FIO_RANDOM_READS,
         bytes: FIO_RANDOM_READS * 4 * KiB,
         reads: [file.path],
@@ -423,11 +516,14 @@ const fioReads: Workload[] = [
     category: 'read',
     description: 'fio: read the largest file from start to end in 128 KiB psync reads',
     metric: throughput,
+    // One fio job reads the file once; splitting it needs per-job ranges fio cannot end at EOF.
+    takesReaders: false,
     plan: (manifest) => {
       const file = largestFile(manifest);
       return {
         driver: 'fio',
         job: [`--filename=${fioFilename(file.path)}`, '--rw=read', '--bs=128k'],
+        readers: 1,
         opCount: Math.ceil(file.size / (128 * KiB)),
         bytes: file.size,
         reads: [file.path],
@@ -444,6 +540,7 @@ const scenarios: Workload[] = [
     category: 'scenario',
     description: '`tar cf /dev/null .` (GNU tar skips file data for /dev/null: sequential metadata)',
     metric: wallTime,
+    takesReaders: false,
     plan: (manifest) => ({
       driver: 'shell',
       command: 'tar cf /dev/null .',
@@ -459,6 +556,7 @@ const scenarios: Workload[] = [
     category: 'scenario',
     description: '`tar cf - . | cat > /dev/null` (sequential data)',
     metric: wallTime,
+    takesReaders: false,
     plan: (manifest) => ({
       driver: 'shell',
       command: 'tar cf - . | cat > /dev/null',
@@ -476,6 +574,7 @@ const scenarios: Workload[] = [
         category: 'scenario',
         description: `\`xargs ${tool}\` over ${fraction < 1 ? 'a seeded random 7%' : 'all'} of the files in random order (${tool === 'stat' ? 'random metadata' : 'random data'})`,
         metric: wallTime,
+        takesReaders: false,
         plan: (manifest, seed) => {
           const files = randomSubset(manifest, seed, fraction, `xargs-${fraction}`).map(
             (entry) => entry.path,
@@ -497,6 +596,49 @@ export const workloads: readonly Workload[] = [...metadata, ...reads, ...fioRead
 
 export const workloadNames = workloads.map((workload) => workload.name);
 
+/**
+ * A workload by name, `NAME@N` being NAME with N readers (results/cell-name.ts). Every workload
+ * that takes readers carries `readers` among its params, so cells of one workload at different N
+ * differ in name and params alike.
+ */
 export function findWorkload(name: string): Workload | undefined {
-  return workloads.find((workload) => workload.name === name);
+  const { workload: baseName, readers } = parseReadersCellName(name);
+  const base = workloads.find((workload) => workload.name === baseName);
+  if (!base || readers < 1 || readers > MAX_READERS || (readers > 1 && !base.takesReaders)) return undefined;
+  if (!base.takesReaders) return base;
+  return {
+    ...base,
+    name: readersCellName(base.name, readers),
+    params: { ...base.params, readers },
+    plan: (manifest, seed) => base.plan(manifest, seed, readers),
+  };
+}
+
+/** Why `name` is no workload, in one line; null when it is one. */
+export function workloadNameProblem(name: string): string | null {
+  if (findWorkload(name)) return null;
+  const { workload: baseName } = parseReadersCellName(name);
+  const base = workloads.find((workload) => workload.name === baseName);
+  if (!base) return `unknown '${name}'`;
+  if (!base.takesReaders) return `'${baseName}' does not take readers (${name})`;
+  return `'${name}': readers must be 1 to ${MAX_READERS}`;
+}
+
+/**
+ * The cells `names` stand for at each of `readers`: a workload that takes readers once per N
+ * (replacing any @N of the name), any other once.
+ */
+export function workloadsAtReaders(names: readonly string[], readers: readonly number[] | null): string[] {
+  const cells: string[] = [];
+  for (const name of names) {
+    const workload = findWorkload(name);
+    if (!workload) throw new Error(workloadNameProblem(name) ?? name);
+    const base = parseReadersCellName(workload.name).workload;
+    const wanted =
+      readers && workload.takesReaders
+        ? readers.map((count) => readersCellName(base, count))
+        : [workload.name];
+    for (const cell of wanted) if (!cells.includes(cell)) cells.push(cell);
+  }
+  return cells;
 }

@@ -31,7 +31,7 @@ export interface Target {
 export type RepetitionWork =
   | { driver: OpsDriver; opsFiles: string[]; kinds: OpKind[][] }
   | { driver: 'shell'; command: string; listFile: string | null; opCount: number }
-  | { driver: 'fio'; job: string[] };
+  | { driver: 'fio'; job: string[]; readers: number };
 
 export interface RepetitionOptions {
   target: Target;
@@ -146,8 +146,10 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
       afterDone,
     });
     client = result.usage;
-    // fio's own clock: the sum of I/O latencies, so fio's start-up is not in per-op figures.
-    wallNs = result.latency.meanNs * result.ios;
+    // fio's own clock: the sum of I/O latencies, so fio's start-up is not in per-op figures. With
+    // N jobs (readers) running at once, that sum over N: the section as if the jobs fully overlap
+    // (fio reports its run time in whole ms only, too coarse for these runs).
+    wallNs = (result.latency.meanNs * result.ios) / work.readers;
     opCount = result.ios;
     bytes = result.bytes;
     ops = { pread: result.latency };
@@ -201,6 +203,7 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     daemon,
     system,
     fuse: traced ? traced.opcodes : null,
+    fuseInFlight: traced ? traced.inFlight : null,
     vmstat,
     machine: loadDelta(loadBefore!, loadAfter!),
     verified: null,

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireTracefs, INSTANCE_PREFIX, TRACEFS } from '../../lib/tracefs.js';
-import type { FuseOpcodeStats } from '../../results/schema.js';
+import { LatencyHistogram } from '../../results/histogram.js';
+import type { FuseInFlight, FuseOpcodeStats } from '../../results/schema.js';
 import { percentile } from '../../results/statistics.js';
 import type { CleanupStack } from '../../runners/cleanup.js';
 
@@ -11,6 +12,12 @@ import type { CleanupStack } from '../../runners/cleanup.js';
  * instance (instances/fusebench-PID), so the global tracing state is never touched; tracefs is
  * mounted only if it was not (lib/tracefs.ts), and both are undone through the cleanup stack.
  * Timestamps in the text trace have microsecond resolution.
+ *
+ * What the two tracepoints carry (kernel 6.18, the format file of each event under events/fuse): send has the connection,
+ * the request's unique id, opcode and length; end has the connection, unique id, reply length and
+ * error. So send→end per request, and from the pairs the requests in flight at any moment, are
+ * measurable; when the daemon picked a request up is not (no tracepoint on the read side), so
+ * time spent queued cannot be told apart from the daemon's work inside send→end.
  */
 
 const EVENTS = ['fuse_request_send', 'fuse_request_end'];
@@ -60,6 +67,8 @@ export function fuseConnectionOf(mountDevice: string): number {
 
 export interface TraceResult {
   opcodes: Record<string, FuseOpcodeStats>;
+  /** Null when no request with a reply was traced. */
+  inFlight: FuseInFlight | null;
   /** Events the ring buffer dropped; non-zero means the counts are too low. */
   overruns: number;
 }
@@ -109,7 +118,7 @@ export class FuseTracer {
     this.write('tracing_on', '0');
     for (const event of EVENTS) this.write(`events/fuse/${event}/enable`, '0');
     const result = {
-      opcodes: parseFuseTrace(readFileSync(join(this.instance, 'trace'), 'utf8')),
+      ...parseFuseTrace(readFileSync(join(this.instance, 'trace'), 'utf8')),
       overruns: this.overruns(),
     };
     this.write('trace', '');
@@ -135,9 +144,51 @@ function timestampNs(text: string): number {
   return Number(seconds) * 1e9 + Number(fraction.padEnd(9, '0').slice(0, 9));
 }
 
-export function parseFuseTrace(trace: string): Record<string, FuseOpcodeStats> {
+/** A request with both events in the trace. */
+interface TracedRequest {
+  sentNs: number;
+  endedNs: number;
+}
+
+/**
+ * Requests in flight over the traced span. At equal timestamps (the clock is in µs) ends count
+ * before sends: a request sent in the microsecond another ended is not taken to have waited on it.
+ */
+export function inFlightOf(requests: readonly TracedRequest[]): FuseInFlight | null {
+  if (requests.length === 0) return null;
+  const events = requests.flatMap((request) => [
+    { atNs: request.sentNs, change: 1 },
+    { atNs: request.endedNs, change: -1 },
+  ]);
+  events.sort((a, b) => a.atNs - b.atNs || a.change - b.change);
+  const first = events[0]!.atNs;
+  const last = events.at(-1)!.atNs;
+  let depth = 0;
+  let maxDepth = 0;
+  let weighted = 0;
+  let previous = first;
+  const ahead: number[] = [];
+  for (const event of events) {
+    weighted += depth * (event.atNs - previous);
+    previous = event.atNs;
+    if (event.change > 0) ahead.push(depth);
+    depth += event.change;
+    maxDepth = Math.max(maxDepth, depth);
+  }
+  const spanNs = last - first;
+  return {
+    spanNs,
+    meanDepth: spanNs > 0 ? weighted / spanNs : maxDepth,
+    maxDepth,
+    aheadP50: percentile(ahead, 0.5),
+    aheadP99: percentile(ahead, 0.99),
+  };
+}
+
+export function parseFuseTrace(trace: string): Omit<TraceResult, 'overruns'> {
   const pending = new Map<string, { opcode: string; sentNs: number }>();
   const latencies = new Map<string, number[]>();
+  const requests: TracedRequest[] = [];
   const counts = new Map<string, { count: number; errors: number }>();
   for (const line of trace.split('\n')) {
     const send = SEND.exec(line);
@@ -154,23 +205,27 @@ export function parseFuseTrace(trace: string): Record<string, FuseOpcodeStats> {
     const request = pending.get(end[2]!);
     if (!request) continue;
     pending.delete(end[2]!);
+    const endedNs = timestampNs(end[1]!);
+    requests.push({ sentNs: request.sentNs, endedNs });
     const list = latencies.get(request.opcode) ?? [];
-    list.push(timestampNs(end[1]!) - request.sentNs);
+    list.push(endedNs - request.sentNs);
     latencies.set(request.opcode, list);
     if (Number(end[3]) !== 0) counts.get(request.opcode)!.errors++;
   }
-  const result: Record<string, FuseOpcodeStats> = {};
+  const opcodes: Record<string, FuseOpcodeStats> = {};
   for (const [opcode, { count, errors }] of [...counts].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     // FORGET and BATCH_FORGET get no reply, so they have a count but no latency.
     const values = latencies.get(opcode) ?? [];
-    result[opcode] = {
+    opcodes[opcode] = {
       count,
       errors,
       totalNs: values.reduce((sum, value) => sum + value, 0),
       p50Ns: values.length > 0 ? percentile(values, 0.5) : 0,
+      p90Ns: values.length > 0 ? percentile(values, 0.9) : 0,
       p99Ns: values.length > 0 ? percentile(values, 0.99) : 0,
       maxNs: values.reduce((max, value) => Math.max(max, value), 0),
+      histogram: LatencyHistogram.of(values).encode(),
     };
   }
-  return result;
+  return { opcodes, inFlight: inFlightOf(requests) };
 }

@@ -17,7 +17,13 @@ import { checkWritableFile } from '../../lib/safe-write.js';
 import { type HandledSignal, signalExitStatus, takeSignals } from '../../lib/signals.js';
 import { URING_SUFFIX } from '../../runners/peer-setups.js';
 import { setupDefinitions, setupNames, withIoUringVariants } from '../../runners/registry.js';
-import { workloadNames } from '../../workloads/catalog.js';
+import {
+  findWorkload,
+  workloadNameProblem,
+  workloadNames,
+  workloadsAtReaders,
+} from '../../workloads/catalog.js';
+import { MAX_READERS } from '../../workloads/readers.js';
 import {
   parseCommandArgs,
   parseEitherFlag,
@@ -49,7 +55,11 @@ const usage = `run [--profile quick|tiny|full] [options]
     --profile NAME          ${runProfiles.map((profile) => profile.name).join('|')} (default quick)
     --setups, -s LIST       comma-separated setup names (fusebench run --list-setups)
                             (default: the profile's, marked by --list-setups for quick)
-    --workloads, -w LIST    comma-separated workload names (fusebench run --list-workloads)
+    --workloads, -w LIST    comma-separated workload names (fusebench run --list-workloads);
+                            NAME@N runs NAME with N reader processes (e.g. parallel-read@4)
+    --readers LIST          reader processes for every selected read and metadata workload, e.g.
+                            1,2,4,8,16: one cell per N, the same operations split among them
+                            (default: 1, or the profile's; summary.txt then has a scaling table)
     --cache LIST            warm,cold (default both)
     --repetitions, -r N     timed repetitions per setup × workload × cache state
     --warmup N              untimed warm repetitions before the timed ones
@@ -112,6 +122,7 @@ const options = {
   profile: { type: 'string' },
   setups: { type: 'string', short: 's' },
   workloads: { type: 'string', short: 'w' },
+  readers: { type: 'string' },
   cache: { type: 'string' },
   repetitions: { type: 'string', short: 'r' },
   warmup: { type: 'string' },
@@ -184,6 +195,41 @@ function selectedSetups(
       `--fuse-io-uring: none of the selected setups has an io_uring variant (${uringSetups()})`,
     );
   return selected;
+}
+
+/** --readers: distinct reader counts, in the order given. */
+function readersList(value: string): number[] {
+  const counts = value.split(',').map((item) => parseIntegerFlag('--readers', item.trim(), 1, MAX_READERS));
+  if (new Set(counts).size !== counts.length)
+    throw new UsageError(`--readers: a count given twice in '${value}'`);
+  return counts;
+}
+
+/** --workloads (or the profile's), each NAME@N checked, and with --readers one cell per count. */
+function selectedWorkloads(
+  list: string | undefined,
+  readers: string | undefined,
+  fallback: readonly string[],
+): string[] {
+  const names =
+    list === undefined
+      ? [...fallback]
+      : list
+          .split(',')
+          .map((item) => item.trim())
+          .filter((item) => item !== '');
+  if (names.length === 0) throw new UsageError('--workloads: empty list');
+  for (const name of names) {
+    const problem = workloadNameProblem(name);
+    if (problem)
+      throw new UsageError(
+        `--workloads: ${problem}${problem.startsWith('unknown') ? ` (known: ${workloadNames.join(', ')})` : ''}`,
+      );
+  }
+  if (readers === undefined) return names.map((name) => findWorkload(name)!.name);
+  if (!names.some((name) => findWorkload(name)!.takesReaders))
+    throw new UsageError(`--readers: none of the selected workloads takes readers (${names.join(', ')})`);
+  return workloadsAtReaders(names, readersList(readers));
 }
 
 /** The run's flags as parsed: also what a job file point is turned into (cli/job-file.ts). */
@@ -280,7 +326,7 @@ export function runOptionsFromFlags(values: RunFlagValues): RunOptions {
     profile: profile.name,
     setups: selectedSetups(values.setups, values['fuse-io-uring'] ?? false, profile.setups),
     setupsNamed: values.setups !== undefined,
-    workloads: parseListFlag('--workloads', values.workloads, workloadNames, profile.workloads),
+    workloads: selectedWorkloads(values.workloads, values.readers, profile.workloads),
     cacheStates: parseListFlag('--cache', values.cache, ['warm', 'cold'] as const, profile.cacheStates),
     repetitions: parseIntegerFlag('--repetitions', values.repetitions, profile.repetitions, MAX_REPETITIONS),
     warmup: parseIntegerFlag('--warmup', values.warmup, profile.warmup, MAX_WARMUP, 0),
@@ -412,7 +458,7 @@ async function runCommand(argv: string[], aborted: AbortSignal): Promise<number>
     const { workloads } = await import('../../workloads/catalog.js');
     for (const workload of workloads)
       process.stdout.write(
-        `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}\n`,
+        `${workload.name.padEnd(18)} ${workload.category.padEnd(9)} ${workload.description}${workload.takesReaders ? ' [takes --readers]' : ''}\n`,
       );
     return 0;
   }

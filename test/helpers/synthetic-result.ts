@@ -1,5 +1,6 @@
 import { measurementWarnings, summarize } from '../../bench/summarize.js';
 import { SeededRandom } from '../../lib/random.js';
+import { readersCellName } from '../../results/cell-name.js';
 import { LatencyHistogram } from '../../results/histogram.js';
 import {
   type CacheState,
@@ -96,7 +97,7 @@ export const WORKLOADS: WorkloadModel[] = [
   ),
   ...[1, 2, 4].map(
     (readers): WorkloadModel => ({
-      name: `parallel-read-${readers}`,
+      name: readersCellName('parallel-read', readers),
       family: 'parallel-read',
       params: { readers, blockSize: 128 * KiB },
       metric: metrics.throughput,
