@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createBackend } from '../backends/index.js';
 import type { Filesystem } from '../filesystem.js';
 import type { BackendSpec } from '../transport.js';
-import type { RingQueue } from './devfuse-ring.js';
+import { createRingSink, type RingQueue, serveRing } from './devfuse-ring.js';
 import { type EndReason, FuseServer, type InitReport, type ServerConfig } from './devfuse-server.js';
 import { counterRow, Negotiated } from './devfuse-shared.js';
 import { type SharedStateBuffers, SharedStateFilesystem } from './devfuse-state.js';
@@ -38,9 +38,6 @@ const data = workerData as WorkerData;
 const port = parentPort;
 if (!port) throw new Error('devfuse-worker must run as a worker thread');
 const post = (message: FromWorker) => port.postMessage(message);
-
-// The io_uring code (and its native addon) only in a ring thread: a /dev/fuse thread starts without it.
-const ringCode = data.ring ? await import('./devfuse-ring.js') : null;
 
 let backend: Filesystem | null = null;
 try {
@@ -87,7 +84,6 @@ function serveQueue(served: Filesystem, queue: RingQueue): EndReason {
       'the kernel did not offer FUSE_OVER_IO_URING (Linux 6.14+ with /sys/module/fuse/parameters/enable_uring = 1)',
     );
   }
-  const { createRingSink, serveRing } = ringCode!;
   const sink = createRingSink();
   const server = new FuseServer(served, data, () => {}, sink);
   let registered = false;
