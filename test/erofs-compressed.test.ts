@@ -198,6 +198,45 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
     });
   }
 
+  it('cold 4 KiB random reads then 128 KiB sequential reads of a 3 MiB lz4 file equal its bytes (cache entries from many slabs, one reused raw buffer)', async () => {
+    const tree = join(work, 'slab-tree');
+    mkdirSync(tree, { recursive: true });
+    const random = new SeededRandom('slabs');
+    const words = Array.from(
+      { length: 300 },
+      () => `${seededBytes(`w${random.int(0, 1e9)}`, 6).toString('hex')} `,
+    );
+    const text = Buffer.from(
+      Array.from({ length: (3 * 1024 * 1024) / 13 }, () => words[random.int(0, 299)]).join(''),
+    );
+    writeFileSync(join(tree, 'text'), text);
+    const path = join(work, 'slabs.erofs');
+    await execa('mkfs.erofs', ['--quiet', '-T0', '-zlz4', path, tree]);
+    withImage(path, (image) => {
+      const inode = image.resolve('/text');
+      assert.ok(isCompressed(inode));
+      const pages = Array.from({ length: Math.ceil(text.length / 4096) }, (_, page) => page);
+      // Twice over every page in random order: the second pass hits entries cached in older slabs.
+      for (const page of [...random.shuffled(pages), ...random.shuffled(pages)]) {
+        const offset = page * 4096;
+        assert.deepEqual(
+          image.read(inode, offset, 4096),
+          text.subarray(offset, offset + 4096),
+          `page ${page}`,
+        );
+      }
+      const cache = image.decodedPclusters!;
+      assert.ok(cache.bytes > 1024 * 1024, `${cache.bytes} bytes cached: more than one 1 MiB slab`);
+      for (let offset = 0; offset < text.length; offset += 128 * 1024) {
+        assert.deepEqual(
+          image.read(inode, offset, 128 * 1024),
+          text.subarray(offset, offset + 128 * 1024),
+          `sequential ${offset}`,
+        );
+      }
+    });
+  });
+
   it('sequential small reads decode each pcluster once (the decoded-pcluster cache)', () => {
     const path = unpackFixture('lz4', work);
     withImage(path, (image) => {

@@ -32,6 +32,14 @@ const ZSTD_WINDOWLOG_MIN = 10;
 /** The smallest lzma dict_size the kernel mounts. */
 const LZMA_MIN_DICT_SIZE = 4096;
 
+/** Bitmap of the algorithms the superblock declares: without COMPR_CFGS, LZ4 only. */
+export function declaredAlgorithms(sb: SuperblockInfo): number {
+  // COMPR_CFGS shares its bit with BIG_PCLUSTER.
+  return has(sb.featureIncompat, FeatureIncompat.BIG_PCLUSTER)
+    ? sb.availableComprAlgs
+    : 1 << CompressionAlgorithm.LZ4;
+}
+
 /**
  * Reads the compressor configurations that follow the superblock (z_erofs_parse_cfgs): without
  * COMPR_CFGS the image is LZ4-only. The kernel refuses to mount images whose records are bad;
@@ -48,9 +56,8 @@ export function readCompressionConfig(
     zstdWindowLog: 0,
     deflateWindowBits: 15,
   };
-  // COMPR_CFGS shares its bit with BIG_PCLUSTER.
   if (!has(sb.featureIncompat, FeatureIncompat.BIG_PCLUSTER)) return config;
-  const algorithms = sb.availableComprAlgs;
+  const algorithms = declaredAlgorithms(sb);
   if (algorithms & ~Z_EROFS_ALL_COMPR_ALGS) {
     throw new ErofsUnsupportedError(
       `unknown compression algorithms 0x${(algorithms & ~Z_EROFS_ALL_COMPR_ALGS).toString(16)}`,

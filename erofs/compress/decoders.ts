@@ -143,12 +143,21 @@ interface Lz4Binding {
 }
 let lz4Binding: Lz4Binding | null = null;
 
+/**
+ * The binding alone (LZ4_decompress_safe), not the package's entry: that also evaluates its stream
+ * encoders and decoders and their xxhash dependency, tens of milliseconds of a daemon's cold start.
+ */
+function loadLz4(): Lz4Binding {
+  const binding = require('lz4/build/Release/lz4.node') as { uncompress: Lz4Binding['decodeBlock'] };
+  return { decodeBlock: binding.uncompress };
+}
+
 function decodeLz4(request: DecodeRequest, out: Buffer): void {
   const stream = stripPadding(request);
   if (request.zeroPadding) {
     // 0padding streams end exactly at the pcluster's end: the native decoder takes the whole
     // stream. When only a prefix is wanted and the stream is longer, it overflows (negative).
-    lz4Binding ??= require('lz4') as Lz4Binding;
+    lz4Binding ??= loadLz4();
     const written = lz4Binding.decodeBlock(stream, out);
     if (written === out.length) return;
     if (!request.partial || written >= 0) {
@@ -217,12 +226,13 @@ function loadZstd(): { binding: ZstdBinding; context: ZstdDctx } {
 }
 
 /**
- * Loads the native decoders now instead of at their first use, for a process that is about to
- * lose the right to read its own modules (a FUSE daemon dropping root).
+ * Loads the native decoders of the algorithms in `algorithms` (a Z_EROFS_COMPRESSION_* bitmap) now
+ * instead of at their first use, for a process that is about to lose the right to read its own
+ * modules (a FUSE daemon dropping root). Others are not loaded: the image cannot use them.
  */
-export function loadNativeDecoders(): void {
-  lz4Binding ??= require('lz4') as Lz4Binding;
-  zstd ??= loadZstd();
+export function loadNativeDecoders(algorithms: number): void {
+  if (algorithms & (1 << CompressionAlgorithm.LZ4)) lz4Binding ??= loadLz4();
+  if (algorithms & (1 << CompressionAlgorithm.ZSTD)) zstd ??= loadZstd();
 }
 
 /** Window limit for zstd frames: covers the largest decoded pcluster (12 MiB) and bounds memory. */

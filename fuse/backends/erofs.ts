@@ -1,3 +1,4 @@
+import { declaredAlgorithms } from '../../erofs/compress/config.js';
 import { loadNativeDecoders } from '../../erofs/compress/decoders.js';
 import { ErofsError } from '../../erofs/errors.js';
 import { ErofsImage } from '../../erofs/image.js';
@@ -42,7 +43,7 @@ export function createErofsBackend(spec: BackendSpec): Filesystem {
     if (error instanceof ErofsError) throw new FsError(Errno.EIO, `${spec.source}: ${error.message}`);
     throw error;
   }
-  if (spec.preload) loadNativeDecoders();
+  if (spec.preload) loadNativeDecoders(declaredAlgorithms(image.sb));
   return new ErofsBackend(image);
 }
 
