@@ -106,18 +106,18 @@ describe('concurrent reads are byte-exact against the kernel mount', () => {
             factsFile,
           ]);
           assert.equal(started.exitCode, 0, String(started.stderr));
-          if (transport === 'devfuse-uring') {
-            // Byte-exact through the ring itself, not through the /dev/fuse fallback.
-            const facts = JSON.parse(readFileSync(factsFile, 'utf8')) as {
-              requestChannel: string;
-              ioUringRefused?: string;
-            };
-            assert.match(facts.requestChannel, /^io_uring: /, facts.ioUringRefused);
-          }
           const pid = Number(String(started.stdout).trim());
           daemons.push(pid);
           mounted.push(mountpoint);
           try {
+            if (transport === 'devfuse-uring') {
+              // Byte-exact through the ring itself, not through the /dev/fuse fallback.
+              const facts = JSON.parse(readFileSync(factsFile, 'utf8')) as {
+                requestChannel: string;
+                ioUringRefused?: string;
+              };
+              assert.match(facts.requestChannel, /^io_uring: /, facts.ioUringRefused);
+            }
             const results = await Promise.all(
               Array.from({ length: readers }, (_, index) =>
                 execa(process.execPath, [
