@@ -15,7 +15,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
-import { dropPrivileges, startUnmountHelper, UNPRIVILEGED_ID } from '../lib/privileges.js';
+import {
+  dropPrivileges,
+  startUnmountHelper,
+  UNPRIVILEGED_ID,
+  type UnmountHelper,
+} from '../lib/privileges.js';
 import { writeFileAtomic } from '../lib/safe-write.js';
 import { takeSignals } from '../lib/signals.js';
 import { syscalls } from '../lib/syscalls.js';
@@ -166,7 +171,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
   const keepsRoot =
     transport.needsRootWhileServing ??
     (request.backend.kind === 'passthrough' ? 'the passthrough opens files of every owner' : null);
-  let unmountHelper: { unmount: () => Promise<void> } | null = null;
+  let unmountHelper: UnmountHelper | null = null;
   try {
     served = await transport.serve(
       { ...request.backend, preload: keepsRoot === null },
@@ -224,6 +229,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
       // Without root the record stays; the next daemon or `fusebench cleanup` prunes it.
     }
     releaseSignals();
+    unmountHelper?.release();
     // What still holds the process a second later is a serving thread blocked in read(2) on
     // /dev/fuse (no request will come): process.exit() would wait for it, _exit(2) ends it, and
     // the kernel then aborts the connection, so open files on a detached mount get ENOTCONN.

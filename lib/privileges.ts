@@ -44,7 +44,14 @@ export function dropPrivileges(): void {
  * detach that one mount point (lazily, so open files keep being served until closed, as on an
  * in-kernel mount). If the daemon dies, the pipe closes and the shell exits without unmounting.
  */
-export function startUnmountHelper(mountpoint: string): { unmount: () => Promise<void> } {
+export interface UnmountHelper {
+  /** Detaches the mount and waits for the shell to end. */
+  unmount(): Promise<void>;
+  /** Ends the shell without unmounting (its pipe closes), so it holds neither the mount nor our exit. */
+  release(): void;
+}
+
+export function startUnmountHelper(mountpoint: string): UnmountHelper {
   const helper = spawn(
     '/bin/sh',
     ['-c', 'read -r _ && exec umount -l -- "$1"', 'fusebench-unmount', mountpoint],
@@ -61,6 +68,10 @@ export function startUnmountHelper(mountpoint: string): { unmount: () => Promise
     unmount: async () => {
       if (helper.exitCode === null) helper.stdin.end('\n');
       await exited;
+    },
+    release: () => {
+      helper.stdin.destroy();
+      helper.unref();
     },
   };
 }

@@ -63,7 +63,11 @@ const RING_TIMEOUT_MS = 5000;
  * and handles through devfuse-state.ts.
  */
 const INSTANCE_FREE_BACKENDS: ReadonlySet<BackendSpec['kind']> = new Set(['erofs']);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Every wait here is a bound raced against the serving threads; unreferenced, so that a bound
+ * that lost the race does not keep the daemon's process alive for its whole length.
+ */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** The mount(2) data string for a /dev/fuse descriptor and a set of options. */
 export function devfuseMountData(fd: number, options: TransportOptions): string {
