@@ -104,7 +104,8 @@ export function splitTable(table: TextTable, keys: number, limit = TEXT_WIDTH): 
   if (tableWidth(table) <= limit || table.columns.length <= keys + 1) return [table];
   const pick = (indexes: number[]): TextTable => ({
     columns: indexes.map((index) => table.columns[index]!),
-    rows: table.rows.map((row) => indexes.map((index) => row[index] ?? '')),
+    // A one-cell row is a block title: it stays whole in every part.
+    rows: table.rows.map((row) => (row.length === 1 ? row : indexes.map((index) => row[index] ?? ''))),
   });
   const keyIndexes = Array.from({ length: keys }, (_, index) => index);
   const parts: TextTable[] = [];

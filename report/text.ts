@@ -7,7 +7,7 @@ import { fuseTaxRows } from './fuse-tax.js';
 import { abbreviations, type GridBlock, type GridRow, renderGrid, setupColumns } from './grid.js';
 import { buildModel, type CacheSection, CELL_STATISTIC, KERNEL_SETUP, type ReportModel } from './model.js';
 import { type ScalingCurve, scalingCurves } from './scaling.js';
-import { field, renderTable, TEXT_WIDTH, type TextTable, wrap } from './table.js';
+import { field, renderTable, splitTable, TEXT_WIDTH, type TextTable, wrap } from './table.js';
 import { formatDuration, formatIn, formatNumber, formatValue, toAscii, unitFor } from './units.js';
 
 /**
@@ -244,7 +244,10 @@ function loadTable(curves: readonly ScalingCurve[]): string[] {
         ]);
       }
   }
-  return renderTable(table, TEXT_WIDTH);
+  return splitTable(table, 2).flatMap((part, index) => [
+    ...(index > 0 ? [''] : []),
+    ...renderTable(part, TEXT_WIDTH),
+  ]);
 }
 
 /**
