@@ -22,26 +22,24 @@ import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
+import { benchArgs } from './bench-args.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
 import { table } from './text-table.js';
 
-const { values } = parseArgs({
-  options: {
-    files: { type: 'string', default: '3' },
-    mib: { type: 'string', default: '24' },
-    reads: { type: 'string', default: '2000' },
-    rounds: { type: 'string', default: '3' },
-    starts: { type: 'string', default: '3' },
-    compression: { type: 'string', default: 'none,lz4' },
-    daemons: { type: 'string', default: 'fresh,running' },
-    setups: { type: 'string' },
-    threads: { type: 'string', default: '1' },
-  },
+const values = benchArgs(import.meta.filename, {
+  files: { type: 'string', default: '3' },
+  mib: { type: 'string', default: '24' },
+  reads: { type: 'string', default: '2000' },
+  rounds: { type: 'string', default: '3' },
+  starts: { type: 'string', default: '3' },
+  compression: { type: 'string', default: 'none,lz4' },
+  daemons: { type: 'string', default: 'fresh,running' },
+  setups: { type: 'string' },
+  threads: { type: 'string', default: '1' },
 });
 const FILES = Number(values.files);
 const MIB = Number(values.mib);

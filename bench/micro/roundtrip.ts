@@ -20,23 +20,21 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
+import { benchArgs } from './bench-args.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
 import { makeRoundtripImage } from './roundtrip-image.js';
 import { table } from './text-table.js';
 
-const { values } = parseArgs({
-  options: {
-    files: { type: 'string', default: '400' },
-    count: { type: 'string', default: '4000' },
-    rounds: { type: 'string', default: '5' },
-    setups: { type: 'string' },
-  },
+const values = benchArgs(import.meta.filename, {
+  files: { type: 'string', default: '400' },
+  count: { type: 'string', default: '4000' },
+  rounds: { type: 'string', default: '5' },
+  setups: { type: 'string' },
 });
 const FILES = Number(values.files);
 const COUNT = Number(values.count);

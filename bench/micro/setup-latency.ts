@@ -8,17 +8,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { median } from 'simple-statistics';
 import { resultFileSchema } from '../../results/schema.js';
+import { benchArgs } from './bench-args.js';
 
-const { values } = parseArgs({
-  options: {
-    dataset: { type: 'string', default: 'tiny' },
-    repetitions: { type: 'string', default: '5' },
-    driver: { type: 'string', default: 'native' },
-  },
+const values = benchArgs(import.meta.filename, {
+  dataset: { type: 'string', default: 'tiny' },
+  repetitions: { type: 'string', default: '5' },
+  driver: { type: 'string', default: 'native' },
 });
 const dir = mkdtempSync(join(tmpdir(), 'fusebench-setup-latency-'));
 try {

@@ -21,26 +21,24 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { findMount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
+import { benchArgs } from './bench-args.js';
 import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
 import { makeRoundtripImage } from './roundtrip-image.js';
 import { table } from './text-table.js';
 
-const { values } = parseArgs({
-  options: {
-    files: { type: 'string', default: '400' },
-    count: { type: 'string', default: '2000' },
-    rounds: { type: 'string', default: '5' },
-    processes: { type: 'string', default: '1,2,4' },
-    threads: { type: 'string', default: '1,2,4' },
-    kinds: { type: 'string', default: 'getxattr,open-close,read-direct-4k' },
-    setups: { type: 'string' },
-  },
+const values = benchArgs(import.meta.filename, {
+  files: { type: 'string', default: '400' },
+  count: { type: 'string', default: '2000' },
+  rounds: { type: 'string', default: '5' },
+  processes: { type: 'string', default: '1,2,4' },
+  threads: { type: 'string', default: '1,2,4' },
+  kinds: { type: 'string', default: 'getxattr,open-close,read-direct-4k' },
+  setups: { type: 'string' },
 });
 
 function fail(message: string): never {

@@ -23,22 +23,20 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { execa, type ResultPromise } from 'execa';
 import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { encodeOps, type Op } from '../../workloads/ops.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
+import { benchArgs } from './bench-args.js';
 
-const { values } = parseArgs({
-  options: {
-    files: { type: 'string', default: '2000' },
-    reads: { type: 'string', default: '4000' },
-    threads: { type: 'string', default: '1' },
-    'big-mib': { type: 'string', default: '64' },
-    setups: { type: 'string' },
-  },
+const values = benchArgs(import.meta.filename, {
+  files: { type: 'string', default: '2000' },
+  reads: { type: 'string', default: '4000' },
+  threads: { type: 'string', default: '1' },
+  'big-mib': { type: 'string', default: '64' },
+  setups: { type: 'string' },
 });
 const FILES = Number(values.files);
 const READS = Number(values.reads);
