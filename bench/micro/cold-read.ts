@@ -19,15 +19,22 @@
  *   --daemons fresh,running --setups a,b --threads N]
  */
 import { execSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
+import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { benchArgs } from './bench-args.js';
-import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+import {
+  erofsfuseBinary,
+  type MountedSetup,
+  mountFusebench,
+  mountPeer,
+  projectPath,
+  stopAll,
+} from './mounts.js';
 import { table } from './text-table.js';
 
 const values = benchArgs(import.meta.filename, {
@@ -271,7 +278,5 @@ try {
   output.push(`load at the end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   process.stdout.write(`${output.join('\n')}\n`);
 } finally {
-  for (const setup of mounted.reverse()) await setup.stop().catch(() => undefined);
-  if (mounted.every((setup) => !findMount(setup.mountpoint)) && existsSync(work))
-    rmSync(work, { recursive: true, force: true });
+  await stopAll(mounted, work);
 }

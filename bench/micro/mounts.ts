@@ -85,3 +85,16 @@ export async function mountPeer(
   if (!findMount(mountpoint)) throw new Error(`${name} did not mount: ${String((await child).stderr)}`);
   return { name, mountpoint, facts: {}, pid: child.pid, stop: stopper(mountpoint, child) };
 }
+
+/**
+ * Stops every mounted setup, newest first, saying each daemon's last word on stderr; removes the
+ * work directory only when nothing is left mounted in it.
+ */
+export async function stopAll(mounted: MountedSetup[], work: string): Promise<void> {
+  for (const setup of [...mounted].reverse()) {
+    const said = await setup.stop().catch((error: Error) => error.message);
+    if (said) process.stderr.write(`${setup.name}: ${said.trim().split('\n').at(-1)}\n`);
+  }
+  if (mounted.every((setup) => !findMount(setup.mountpoint)) && existsSync(work))
+    rmSync(work, { recursive: true, force: true });
+}

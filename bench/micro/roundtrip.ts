@@ -17,16 +17,23 @@
  *
  * Run: npm run bench:roundtrip [-- --files N --count N --rounds N --setups a,b]
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { findMount, mountErofs, unmount } from '../../lib/mounts.js';
+import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { benchArgs } from './bench-args.js';
-import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+import {
+  erofsfuseBinary,
+  type MountedSetup,
+  mountFusebench,
+  mountPeer,
+  projectPath,
+  stopAll,
+} from './mounts.js';
 import { makeRoundtripImage } from './roundtrip-image.js';
 import { table } from './text-table.js';
 
@@ -197,10 +204,5 @@ try {
     if (channel) process.stdout.write(`${setup.name}: ${String(channel)}\n`);
   }
 } finally {
-  for (const setup of mounted.reverse()) {
-    const said = await setup.stop().catch((error: Error) => error.message);
-    if (said) process.stderr.write(`${setup.name}: ${said.trim().split('\n').at(-1)}\n`);
-  }
-  if (mounted.every((setup) => !findMount(setup.mountpoint)) && existsSync(work))
-    rmSync(work, { recursive: true, force: true });
+  await stopAll(mounted, work);
 }

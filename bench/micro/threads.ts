@@ -18,16 +18,22 @@
  * Run: npm run bench:threads [-- --files N --count N --rounds N --processes 1,2,4 --threads 1,2,4
  *      --kinds getxattr,open-close,read-direct-4k --setups NAME,NAME]
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { findMount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { benchArgs } from './bench-args.js';
-import { erofsfuseBinary, type MountedSetup, mountFusebench, mountPeer, projectPath } from './mounts.js';
+import {
+  erofsfuseBinary,
+  type MountedSetup,
+  mountFusebench,
+  mountPeer,
+  projectPath,
+  stopAll,
+} from './mounts.js';
 import { makeRoundtripImage } from './roundtrip-image.js';
 import { table } from './text-table.js';
 
@@ -228,10 +234,5 @@ try {
   process.stdout.write('\nthreads in each daemon at the end (/proc/PID/status Threads):\n');
   for (const setup of mounted) process.stdout.write(`  ${setup.name}: ${taskCount(setup.pid!)}\n`);
 } finally {
-  for (const setup of mounted.reverse()) {
-    const said = await setup.stop().catch((error: Error) => error.message);
-    if (said) process.stderr.write(`${setup.name}: ${said.trim().split('\n').at(-1)}\n`);
-  }
-  if (mounted.every((setup) => !findMount(setup.mountpoint)) && existsSync(work))
-    rmSync(work, { recursive: true, force: true });
+  await stopAll(mounted, work);
 }
