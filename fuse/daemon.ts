@@ -70,6 +70,9 @@ export function findDaemon(mountpoint: string): DaemonRecord | null {
  * Removes the records (and logs) of daemons that are gone: a SIGKILLed daemon cannot remove its
  * own. Called by every new daemon and by `fusebench cleanup`; returns how many it removed.
  */
+/** How old a daemon's stray log or temporary record must be before pruning removes it. */
+const ORPHAN_AGE_MS = 60_000;
+
 export function pruneDaemonRecords(): number {
   if (!existsSync(DAEMONS_DIR)) return 0;
   let removed = 0;
@@ -86,6 +89,16 @@ export function pruneDaemonRecords(): number {
     rmSync(path, { force: true });
     rmSync(path.replace(/\.json$/, '.log'), { force: true });
     removed++;
+  }
+  // A log without its record (a daemon that failed, or dropped root and could not remove it) and a
+  // half-written record of a writer that died; a minute old, so a daemon still starting keeps them.
+  const settled = Date.now() - ORPHAN_AGE_MS;
+  for (const name of readdirSync(DAEMONS_DIR)) {
+    const path = join(DAEMONS_DIR, name);
+    const orphan =
+      name.endsWith('.tmp') || (name.endsWith('.log') && !existsSync(path.replace(/\.log$/, '.json')));
+    const modified = statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Number.POSITIVE_INFINITY;
+    if (orphan && modified < settled) rmSync(path, { force: true });
   }
   return removed;
 }

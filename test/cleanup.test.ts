@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { DAEMONS_DIR, pruneDaemonRecords } from '../fuse/daemon.js';
 import { isMounted } from '../lib/mounts.js';
 import { MountFlags, syscalls } from '../lib/syscalls.js';
 import { cleanLeftovers, createRun, findLeftovers } from '../runners/cleanup.js';
@@ -85,5 +87,30 @@ describe('fusebench cleanup after SIGKILL', () => {
     assert.equal(isAlive(daemonPid), false);
     assert.equal(findLeftovers().length, 0);
     assert.match(String((await fusebench(['cleanup'])).stdout), /nothing to clean up/);
+  });
+});
+
+describe('FUSE daemon records', () => {
+  it("removes a dead daemon's record, and stray logs and temporaries only once a minute old", () => {
+    mkdirSync(DAEMONS_DIR, { recursive: true });
+    const id = `test-${process.pid}`;
+    const path = (name: string) => join(DAEMONS_DIR, name);
+    // A record of a process that is gone (pid 1's start time never matches this one).
+    writeFileSync(path(`${id}-dead.json`), JSON.stringify({ pid: 1, startTime: -1, mountpoint: '/x' }));
+    writeFileSync(path(`${id}-dead.log`), 'said something\n');
+    writeFileSync(path(`${id}-stray-old.log`), '');
+    writeFileSync(path(`.${id}-half.json.1.tmp`), '');
+    writeFileSync(path(`${id}-stray-new.log`), '');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of [`${id}-stray-old.log`, `.${id}-half.json.1.tmp`])
+      utimesSync(path(name), hourAgo, hourAgo);
+    try {
+      assert.ok(pruneDaemonRecords() >= 1);
+      const left = readdirSync(DAEMONS_DIR).filter((name) => name.includes(id));
+      assert.deepEqual(left, [`${id}-stray-new.log`]);
+    } finally {
+      for (const name of readdirSync(DAEMONS_DIR).filter((entry) => entry.includes(id)))
+        rmSync(path(name), { force: true });
+    }
   });
 });
