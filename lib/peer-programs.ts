@@ -1,6 +1,7 @@
-import { accessSync, constants, existsSync, readFileSync, realpathSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
+import { findOnPath, isExecutable } from './executables.js';
 import { debianPackageVersion } from './packages.js';
 
 /**
@@ -53,28 +54,12 @@ function readTrimmed(path: string): string | null {
   }
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A complete build under PEERS_ROOT: its resolved prefix and version. */
 function builtPackage(name: string): { prefix: string; version: string } | null {
   const link = join(PEERS_ROOT, name);
   if (!existsSync(join(link, '.complete'))) return null;
   const version = readTrimmed(join(link, 'VERSION'));
   return version ? { prefix: realpathSync(link), version } : null;
-}
-
-function onPath(program: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir !== '' && isExecutable(join(dir, program))) return join(dir, program);
-  }
-  return null;
 }
 
 /** Where a peer program is and which release it is, or null when it is not installed. */
@@ -94,7 +79,7 @@ export async function findPeerProgram(name: PeerProgramName): Promise<PeerProgra
     };
   }
   const distributionPackage = DISTRIBUTION_PACKAGE[name];
-  const path = distributionPackage ? onPath(name) : null;
+  const path = distributionPackage ? findOnPath(name) : null;
   if (!path || !distributionPackage) return null;
   return {
     name,

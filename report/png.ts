@@ -1,9 +1,10 @@
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { errorMessage } from '../lib/errors.js';
+import { isExecutable } from '../lib/executables.js';
 import { writeFileAtomic } from '../lib/safe-write.js';
 import type { Exporter, ExportOutcome } from './exporter.js';
 import { renderHtml } from './html.js';
@@ -16,24 +17,15 @@ import { renderHtml } from './html.js';
 
 const CANDIDATES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** $FUSEBENCH_CHROMIUM, then /usr/bin/chromium, then the first Chromium found on $PATH. */
 export function findChromium(): string | null {
   const override = process.env.FUSEBENCH_CHROMIUM;
-  if (override) return executable(override) ? override : null;
-  if (executable('/usr/bin/chromium')) return '/usr/bin/chromium';
+  if (override) return isExecutable(override) ? override : null;
+  if (isExecutable('/usr/bin/chromium')) return '/usr/bin/chromium';
   for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean))
     for (const name of CANDIDATES) {
       const path = join(dir, name);
-      if (existsSync(path) && executable(path)) return path;
+      if (existsSync(path) && isExecutable(path)) return path;
     }
   return null;
 }

@@ -1,5 +1,5 @@
-import { accessSync, constants } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import { isExecutable } from '../lib/executables.js';
 import { type DaemonCommand, DaemonSetup } from './fuse-daemon.js';
 import type { SetupContext, SetupDefinition } from './setup.js';
 
@@ -76,13 +76,7 @@ export function externalSetupDefinition(spec: ExternalSetupSpec): SetupDefinitio
       const problem = templateProblem(spec);
       if (problem) return problem;
       const program = spec.command[0]!;
-      if (isAbsolute(program)) {
-        try {
-          accessSync(program, constants.X_OK);
-        } catch {
-          return `${program} is not an executable file`;
-        }
-      }
+      if (isAbsolute(program) && !isExecutable(program)) return `${program} is not an executable file`;
       return null;
     },
     create: (context) => new ExternalDaemonSetup(spec, context),
