@@ -1,6 +1,12 @@
 import { basename } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
+/** Ends a micro benchmark over a bad flag value with one line and exit status 2. */
+export function refuseFlag(script: string, message: string): never {
+  process.stderr.write(`${basename(script, '.js')}: ${message}\n`);
+  process.exit(2);
+}
+
 /**
  * A micro benchmark's flags: an unknown flag or a stray argument ends the script with one line
  * and exit status 2, before anything is mounted.
@@ -9,8 +15,14 @@ export function benchArgs<T extends NonNullable<ParseArgsConfig['options']>>(scr
   try {
     return parseArgs({ args: process.argv.slice(2), options, strict: true, allowPositionals: false }).values;
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n').join(' ') : String(error);
-    process.stderr.write(`${basename(script, '.js')}: ${message}\n`);
-    process.exit(2);
+    refuseFlag(script, error instanceof Error ? error.message.split('\n').join(' ') : String(error));
   }
+}
+
+/** A flag's value as a positive integer, or the script ends with one line. */
+export function positiveIntegerFlag(script: string, flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1)
+    refuseFlag(script, `${flag} must be a positive integer (got '${text}')`);
+  return value;
 }

@@ -26,6 +26,7 @@ import { execa } from 'execa';
 import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
+import { dropKernelCaches } from '../../runners/kernel-caches.js';
 import { benchArgs } from './bench-args.js';
 import {
   erofsfuseBinary,
@@ -158,15 +159,10 @@ async function makeImages(): Promise<Map<string, string>> {
   return images;
 }
 
-function dropCaches(): void {
-  execSync('sync');
-  writeFileSync('/proc/sys/vm/drop_caches', '3');
-}
-
 let samplesTaken = 0;
 
 async function driveCold(kind: Kind, mountpoint: string): Promise<number> {
-  dropCaches();
+  await dropKernelCaches();
   const seed = String(samplesTaken++);
   const result = await execa(DRIVER, [kind, mountpoint, String(FILES), String(READS), seed], {
     reject: false,
@@ -177,7 +173,7 @@ async function driveCold(kind: Kind, mountpoint: string): Promise<number> {
 
 /** Milliseconds from exec to the first stat answered through the new mount, caches dropped first. */
 async function coldStart(definition: SetupDefinition, image: string, mountpoint: string): Promise<number> {
-  dropCaches();
+  await dropKernelCaches();
   const started = process.hrtime.bigint();
   const setup = await definition.mount(image, mountpoint);
   try {

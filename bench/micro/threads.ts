@@ -25,7 +25,7 @@ import { execa } from 'execa';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
-import { benchArgs } from './bench-args.js';
+import { benchArgs, positiveIntegerFlag, refuseFlag } from './bench-args.js';
 import {
   erofsfuseBinary,
   type MountedSetup,
@@ -47,16 +47,7 @@ const values = benchArgs(import.meta.filename, {
   setups: { type: 'string' },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`threads: ${message}\n`);
-  process.exit(2);
-}
-
-function positive(flag: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) fail(`${flag} must be a positive integer (got '${text}')`);
-  return value;
-}
+const positive = (flag: string, text: string) => positiveIntegerFlag(import.meta.filename, flag, text);
 
 const FILES = positive('--files', values.files!);
 const COUNT = positive('--count', values.count!);
@@ -66,7 +57,8 @@ const THREADS = values.threads!.split(',').map((text) => positive('--threads', t
 const KINDS = values.kinds!.split(',');
 const knownKinds = ['getxattr', 'open-close', 'stat-missing', 'read-direct-4k'];
 for (const kind of KINDS)
-  if (!knownKinds.includes(kind)) fail(`unknown kind '${kind}' (${knownKinds.join(', ')})`);
+  if (!knownKinds.includes(kind))
+    refuseFlag(import.meta.filename, `unknown kind '${kind}' (${knownKinds.join(', ')})`);
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 
 interface Candidate {
