@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { constants as fsConstants, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { syscalls } from '../../lib/syscalls.js';
 import { namesVisibleTo } from '../caller.js';
@@ -110,14 +110,9 @@ export type EndReason = 'unmounted' | 'aborted' | 'destroyed' | 'stopped';
 /** What the thread that answered INIT reports to the main thread. */
 export type InitReport = { ok: true; facts: Record<string, Fact> } | { ok: false; message: string };
 
-const EPROTO = 71;
-/** errno values a serving loop meets: from read(2) and write(2) of /dev/fuse. */
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOENT = 2;
-const ENODEV = 19;
-const ECONNABORTED = 103;
-const W_OK = 2;
+/** EPROTO answers a bad INIT; the others are what read(2) and write(2) of /dev/fuse meet. */
+const { EPROTO, EINTR, EAGAIN, ENOENT, ENODEV, ECONNABORTED } = constants.errno;
+const { W_OK } = fsConstants;
 /** A FUSE file handle has bit 52 set when its open holds a reference in the backing table. */
 const BACKING_HOLDER = 2 ** 52;
 const MAX_LOGGED_BUGS = 5;
