@@ -1,4 +1,4 @@
-import type { OpsDriver } from './measure/clients.js';
+import type { OpsDriver } from './measure/client-processes.js';
 import { FLOOR_FACTOR } from './summarize.js';
 
 /**

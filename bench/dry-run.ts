@@ -15,14 +15,15 @@ import { autoDriverWorkloads, planOf, type RunOptions } from './run.js';
  */
 
 /**
- * Fixed costs of the estimate, seconds. Set from quick runs on a shared 2-core VM (client start,
- * remount of four setups, sync + drop_caches); the per-operation and per-byte costs are typical
- * of a FUSE setup, warm and cold. An order of magnitude, not a prediction.
+ * Fixed costs of the estimate, seconds. Set from quick runs on a shared 2-core VM (a repetition's
+ * own framing and client start: Node clients are started once per run; remount of four setups,
+ * sync + drop_caches); the per-operation and per-byte costs are typical of a FUSE setup, warm and
+ * cold. An order of magnitude, not a prediction.
  */
 const COST = {
-  clientStart: { node: 0.35, native: 0.05, fio: 0.15, shell: 0.05 } as Record<string, number>,
-  remount: 1.0,
-  dropCaches: 0.15,
+  clientStart: { node: 0.08, native: 0.05, fio: 0.15, shell: 0.05 } as Record<string, number>,
+  remount: 0.45,
+  dropCaches: 0.04,
   perOp: { warm: 10e-6, cold: 150e-6 } satisfies Record<CacheState, number>,
   perByte: { warm: 1 / 3e9, cold: 1 / 150e6 } satisfies Record<CacheState, number>,
 };

@@ -9,7 +9,7 @@ import { plannedOpCount, type Workload, type WorkloadPlan } from '../workloads/c
 import { encodeOps } from '../workloads/ops.js';
 import { filesRead, verificationSample, verifyFiles } from '../workloads/verify.js';
 import { chooseDriver, type DriverChoice } from './driver-choice.js';
-import { NATIVE_DRIVER, type OpsDriver } from './measure/clients.js';
+import { type ClientProcesses, NATIVE_DRIVER, type OpsDriver } from './measure/client-processes.js';
 import { type RepetitionWork, runRepetition } from './measure/repetition.js';
 import type { FuseTracer } from './measure/tracefs.js';
 import type { PhaseClock } from './phase-clock.js';
@@ -41,6 +41,8 @@ export interface ExecutionContext {
   manifest: Manifest;
   seed: number;
   tracer: FuseTracer | null;
+  /** The run's op-stream clients (Node clients serve one repetition after another). */
+  clients: ClientProcesses;
   clientCpus: string | null;
   signal: AbortSignal;
   /** Last warm-up time per operation, by workload then setup: what a driver choice reads. */
@@ -151,6 +153,7 @@ export async function executeStep(step: PlanStep, context: ExecutionContext): Pr
         work,
         index: step.index,
         workDir: prepared.workDir,
+        clients: context.clients,
         clientCpus: context.clientCpus,
         signal: context.signal,
         tracer: traced ? context.tracer : null,

@@ -27,7 +27,7 @@ import {
   prepareWorkload,
   type StepOutcome,
 } from './execute.js';
-import type { OpsDriver } from './measure/clients.js';
+import { ClientProcesses, type OpsDriver } from './measure/client-processes.js';
 import { FuseTracer } from './measure/tracefs.js';
 import { PhaseClock } from './phase-clock.js';
 import { type PlanStep, planRun } from './plan.js';
@@ -164,6 +164,8 @@ export async function runBenchmark(
     loopDirectIo: options.loopDirectIo,
     daemonCpus: options.daemonCpus,
   };
+  // Closed before the mounts are undone; a client between jobs holds nothing in a mount point.
+  const clients = new ClientProcesses(options.clientCpus, signal);
   try {
     const active = await clock.time('mounts', () =>
       mountSetups(
@@ -232,6 +234,7 @@ export async function runBenchmark(
       manifest: dataset.manifest,
       seed: options.seed,
       tracer,
+      clients,
       clientCpus: options.clientCpus,
       signal,
       warmupNsPerOp: new Map(),
@@ -260,6 +263,7 @@ export async function runBenchmark(
   } finally {
     progress.end();
     builder.save();
+    await clients.close();
     const failures = await clock.time('unmount and cleanup', () => stack.unwind());
     for (const failure of failures) result.warnings.push(`cleanup: ${failure}`);
     result.finishedAt = new Date().toISOString();

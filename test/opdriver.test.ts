@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { NATIVE_DRIVER, type OpsDriver, runOpsClients } from '../bench/measure/clients.js';
+import { ClientProcesses, NATIVE_DRIVER, type OpsDriver } from '../bench/measure/client-processes.js';
+import { runOpsClients } from '../bench/measure/clients.js';
 import { encodeOps, type Op } from '../workloads/ops.js';
 
 /**
@@ -41,24 +42,41 @@ const stream: Op[] = [
 ];
 const EXPECTED_BYTES = 4096 + 1000 + 300_000 + 'odd name'.length;
 
-async function replay(driver: OpsDriver, ops: readonly Op[]) {
-  const workDir = mkdtempSync(join(dir, `${driver}-`));
+const clients = new ClientProcesses(null, new AbortController().signal);
+
+function writeStream(ops: readonly Op[], name: string): { workDir: string; opsFile: string } {
+  const workDir = mkdtempSync(join(dir, `${name}-`));
   const opsFile = join(workDir, 'stream.ops');
   writeFileSync(opsFile, encodeOps(ops));
+  return { workDir, opsFile };
+}
+
+async function replay(driver: OpsDriver, ops: readonly Op[], mountpoint = tree) {
+  const { workDir, opsFile } = writeStream(ops, driver);
   return runOpsClients({
+    clients,
     driver,
     opsFiles: [opsFile],
-    mountpoint: tree,
+    mountpoint,
     workDir,
-    cpus: null,
-    signal: new AbortController().signal,
     beforeGo: () => {},
     afterDone: () => {},
   });
 }
 
+/** Node client processes this test process has running now. */
+async function nodeClientPids(): Promise<string[]> {
+  const result = await execa('pgrep', ['-P', String(process.pid), '-f', 'workloads/client.js'], {
+    reject: false,
+  });
+  return result.stdout.split('\n').filter((line) => line !== '');
+}
+
 describe('native op driver', () => {
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(async () => {
+    await clients.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('replays a stream exactly as the Node client does: counts, bytes, failures', async () => {
     const native = await replay('native', stream);
@@ -105,5 +123,61 @@ describe('native op driver', () => {
       assert.equal(result.stdout, '', 'no ready line');
       assert.match(result.stderr, message);
     }
+  });
+
+  it('serves repetition after repetition from one Node client process', async () => {
+    await replay('node', stream);
+    const pids = await nodeClientPids();
+    assert.equal(pids.length, 1);
+    const again = await replay('node', stream);
+    assert.equal(again.reports[0]!.bytes, EXPECTED_BYTES, 'a second job counts only its own bytes');
+    assert.deepEqual(again.reports[0]!.errors, { 'lstat-miss': 1, open: 1 }, 'and only its own failures');
+    assert.deepEqual(await nodeClientPids(), pids);
+  });
+
+  it('refuses a job it cannot start in one line and serves the next one', async () => {
+    const { workDir } = writeStream(stream, 'missing');
+    await assert.rejects(
+      runOpsClients({
+        clients,
+        driver: 'node',
+        opsFiles: [join(workDir, 'no-such.ops')],
+        mountpoint: tree,
+        workDir,
+        beforeGo: () => {},
+        afterDone: () => {},
+      }),
+      (error: Error) => /^client could not start its job: ENOENT[^\n]*no-such\.ops/.test(error.message),
+    );
+    assert.equal((await replay('node', stream)).reports[0]!.opCount, stream.length);
+  });
+
+  it('leaves nothing open in the mount point between jobs: a file left open and the working directory', async () => {
+    const mountpoint = mkdtempSync(join(dir, 'tmpfs-'));
+    await execa('mount', ['-t', 'tmpfs', 'fusebench-opdriver', mountpoint]);
+    try {
+      writeFileSync(join(mountpoint, 'file'), 'data');
+      const { reports } = await replay(
+        'node',
+        [
+          { kind: 'open', slot: 5, path: 'file' },
+          { kind: 'pread', slot: 5, offset: 0, length: 4 },
+        ],
+        mountpoint,
+      );
+      assert.equal(reports[0]!.bytes, 4);
+      assert.equal((await nodeClientPids()).length, 1, 'the client is still running');
+    } finally {
+      // Not lazy: EBUSY if the client still held the file or its working directory there.
+      const unmounted = await execa('umount', [mountpoint], { reject: false });
+      if (unmounted.exitCode !== 0) await execa('umount', ['-l', mountpoint]);
+      assert.equal(unmounted.exitCode, 0, unmounted.stderr);
+    }
+  });
+
+  it('ends every Node client when closed', async () => {
+    await replay('node', stream);
+    await clients.close();
+    assert.deepEqual(await nodeClientPids(), []);
   });
 });

@@ -11,30 +11,28 @@ import {
 import { createInterface } from 'node:readline';
 import { syscalls } from '../lib/syscalls.js';
 import { decodeOps, MAX_SLOTS, type Op } from './ops.js';
-import { CLIENT_GO, CLIENT_READY, type ClientReport } from './protocol.js';
+import {
+  CLIENT_ERROR,
+  CLIENT_GO,
+  CLIENT_READY,
+  type ClientJob,
+  type ClientReport,
+  parseJob,
+} from './protocol.js';
 
 /**
- * The Node client: executes one op stream against a mount point in its own process, so its
- * rusage is its own. It loads everything first, says "ready", waits for "go" (so the measuring
+ * The Node client: executes op streams against a mount point in its own process, so its rusage
+ * is its own. Starting Node costs ~0.2 s on a small VM, paid once per process rather than once
+ * per repetition: the process serves one job after another (workloads/protocol.ts) until its
+ * stdin ends. For each job it loads the stream, says "ready", waits for "go" (so the measuring
  * side snapshots its counters right before the first operation), times every operation, and
- * reports. Usage: client.js OPS_FILE MOUNTPOINT LATENCY_FILE
+ * reports. Between jobs it holds nothing in a mount point (no descriptor, no working
+ * directory), so setups can be unmounted. Usage: client.js (jobs on stdin)
  */
 
-const [opsFile, mountpoint, latencyFile] = process.argv.slice(2);
-if (!opsFile || !mountpoint || !latencyFile) {
-  process.stderr.write('usage: client.js OPS_FILE MOUNTPOINT LATENCY_FILE\n');
-  process.exit(2);
-}
-
-const ops = decodeOps(readFileSync(opsFile, 'utf8'));
-const maxRead = ops.reduce(
-  (max, op) => Math.max(max, op.kind === 'pread' ? op.length : op.kind === 'readfile' ? op.blockSize : 0),
-  4096,
-);
-const buffer = Buffer.alloc(maxRead);
+let buffer = Buffer.alloc(4096);
 const slots = new Array<number>(MAX_SLOTS).fill(-1);
-const latencies = new Float64Array(ops.length);
-const errors: Record<string, number> = {};
+let errors: Record<string, number> = {};
 let bytes = 0;
 
 function readWhole(path: string, blockSize: number): void {
@@ -89,7 +87,7 @@ function execute(op: Op): void {
   }
 }
 
-function run(): ClientReport {
+function run(ops: readonly Op[], latencies: Float64Array): ClientReport {
   const usageBefore = process.resourceUsage();
   const started = process.hrtime.bigint();
   let previous = started;
@@ -118,12 +116,17 @@ function run(): ClientReport {
   };
 }
 
+const warmedKinds = new Set<string>();
+const WARMUP_ROUNDS = 2000;
+
 /**
  * Runs the same code paths on files outside the mount until V8 has optimised them, so the first
- * measured operations do not pay for JIT compilation. Only kinds the stream uses are warmed.
+ * measured operations do not pay for JIT compilation. Only kinds a stream uses are warmed, each
+ * once per process.
  */
-function warmUp(): void {
-  const used = new Set<string>(ops.map((op) => op.kind));
+function warmUp(ops: readonly Op[]): void {
+  const used = new Set<string>(ops.map((op) => op.kind).filter((kind) => !warmedKinds.has(kind)));
+  if (used.size === 0) return;
   // open, pread and close only work as a group on the stand-in descriptor.
   const descriptorOps = ['open', 'pread', 'close'];
   if (descriptorOps.some((kind) => used.has(kind))) for (const kind of descriptorOps) used.add(kind);
@@ -132,7 +135,7 @@ function warmUp(): void {
     { kind: 'lstat-miss', path: '/.fusebench-warmup-missing' },
     { kind: 'readdir', path: '/' },
     { kind: 'open', slot: 0, path: '/dev/zero' },
-    { kind: 'pread', slot: 0, offset: 0, length: Math.min(4096, maxRead) },
+    { kind: 'pread', slot: 0, offset: 0, length: 4096 },
     { kind: 'close', slot: 0 },
     { kind: 'readfile', path: '/proc/self/stat', blockSize: 4096 },
     { kind: 'listxattr', path: '/' },
@@ -147,19 +150,60 @@ function warmUp(): void {
       }
     }
   }
-  bytes = 0;
+  for (const kind of used) warmedKinds.add(kind);
 }
 
-const WARMUP_ROUNDS = 2000;
+/** Back to holding nothing: descriptors a stream left open are closed, the working directory leaves the mount. */
+function release(): void {
+  for (let slot = 0; slot < slots.length; slot++) {
+    if (slots[slot]! >= 0) closeSync(slots[slot]!);
+    slots[slot] = -1;
+  }
+  process.chdir('/');
+}
 
-warmUp();
-process.chdir(mountpoint);
-const input = createInterface({ input: process.stdin });
-process.stdout.write(`${CLIENT_READY}\n`);
-input.once('line', (line) => {
-  if (line !== CLIENT_GO) process.exit(2);
-  const report = run();
-  writeFileSync(latencyFile, latencies);
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  input.close();
-});
+/** Loads a job's stream and enters its mount point; the returned function runs it once "go" arrives. */
+function prepare(job: ClientJob): () => void {
+  const ops = decodeOps(readFileSync(job.opsFile, 'utf8'));
+  const maxRead = ops.reduce(
+    (max, op) => Math.max(max, op.kind === 'pread' ? op.length : op.kind === 'readfile' ? op.blockSize : 0),
+    4096,
+  );
+  if (buffer.length < maxRead) buffer = Buffer.alloc(maxRead);
+  const latencies = new Float64Array(ops.length);
+  warmUp(ops);
+  errors = {};
+  bytes = 0;
+  process.chdir(job.mountpoint);
+  return () => {
+    try {
+      const report = run(ops, latencies);
+      writeFileSync(job.latencyFile, latencies);
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } finally {
+      release();
+    }
+  };
+}
+
+let pending: (() => void) | null = null;
+for await (const line of createInterface({ input: process.stdin })) {
+  if (pending) {
+    const start = pending;
+    pending = null;
+    if (line !== CLIENT_GO) process.exit(2);
+    start();
+    // The next job's measured section should not pay for this one's garbage.
+    global.gc?.();
+    continue;
+  }
+  try {
+    pending = prepare(parseJob(line));
+    process.stdout.write(`${CLIENT_READY}\n`);
+  } catch (error) {
+    release();
+    process.stdout.write(
+      `${CLIENT_ERROR}\t${(error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ')}\n`,
+    );
+  }
+}

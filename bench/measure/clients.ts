@@ -1,12 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { FatalError } from '../../lib/errors.js';
 import { LatencyHistogram } from '../../results/histogram.js';
 import type { Latency, ProcessUsage } from '../../results/schema.js';
-import { CLIENT_GO, CLIENT_READY, type ClientReport } from '../../workloads/protocol.js';
+import type { ClientReport } from '../../workloads/protocol.js';
+import type { ClientProcesses, OpsDriver } from './client-processes.js';
 
 /**
  * Starting client drivers and running their measured section. Three kinds: op-stream drivers
@@ -15,113 +14,49 @@ import { CLIENT_GO, CLIENT_READY, type ClientReport } from '../../workloads/prot
  * jobs, whose latencies come from fio's own report.
  */
 
-export type OpsDriver = 'node' | 'native';
-
-const NODE_CLIENT = fileURLToPath(new URL('../../workloads/client.js', import.meta.url));
-export const NATIVE_DRIVER = fileURLToPath(
-  new URL('../../../build/Release/fusebench-opdriver', import.meta.url),
-);
-
-const READY_TIMEOUT_MS = 60_000;
-
 export interface ClientResult {
   reports: ClientReport[];
   /** One Float64Array of per-operation latencies (ns) per client, in stream order. */
   latencies: Float64Array[];
 }
 
-const clientOptions = (signal: AbortSignal) =>
-  ({ stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, cancelSignal: signal }) as const;
-
-interface StartedClient {
-  process: ResultPromise<ReturnType<typeof clientOptions>>;
-  lines: AsyncIterator<string>;
-  latencyFile: string;
-}
-
-function command(
-  driver: OpsDriver,
-  opsFile: string,
-  mountpoint: string,
-  latencyFile: string,
-  cpus: string | null,
-): [string, string[]] {
-  const base: [string, string[]] =
-    driver === 'node'
-      ? [process.execPath, [NODE_CLIENT, opsFile, mountpoint, latencyFile]]
-      : [NATIVE_DRIVER, [opsFile, mountpoint, latencyFile]];
-  return cpus ? ['taskset', ['-c', cpus, base[0], ...base[1]]] : base;
-}
-
-async function nextLine(client: StartedClient, what: string): Promise<string> {
-  const timeout = new Promise<never>((_, reject) => {
-    const timer = setTimeout(
-      () => reject(new FatalError(`client did not ${what} within ${READY_TIMEOUT_MS / 1000} s`)),
-      READY_TIMEOUT_MS,
-    );
-    timer.unref();
-  });
-  const next = client.lines.next().then((result) => {
-    if (result.done) throw new FatalError(`client exited before it could ${what}`);
-    return result.value;
-  });
-  return Promise.race([next, timeout]);
-}
-
 /**
- * Runs one op stream per client, all clients at once: starts them, waits until every one is
- * ready, calls `beforeGo` (snapshot counters), releases them together, waits for every report,
- * then calls `afterDone`. Clients are killed if anything fails or `signal` aborts.
+ * Runs one op stream per client, all clients at once: starts their jobs, waits until every one
+ * is ready, calls `beforeGo` (snapshot counters), releases them together, waits for every
+ * report, then calls `afterDone`. Clients are killed if anything fails or the run is aborted.
  */
 export async function runOpsClients(options: {
+  clients: ClientProcesses;
   driver: OpsDriver;
   opsFiles: string[];
   mountpoint: string;
   workDir: string;
-  cpus: string | null;
-  signal: AbortSignal;
   beforeGo: () => void;
   afterDone: () => void;
 }): Promise<ClientResult> {
-  const clients: StartedClient[] = options.opsFiles.map((opsFile, index) => {
-    const latencyFile = join(options.workDir, `latencies-${index}.f64`);
-    const [file, args] = command(options.driver, opsFile, options.mountpoint, latencyFile, options.cpus);
-    const child = execa(file, args, clientOptions(options.signal));
-    return {
-      process: child,
-      lines: createInterface({ input: child.stdout })[Symbol.asyncIterator](),
-      latencyFile,
-    };
-  });
+  const jobs = options.opsFiles.map((opsFile, index) => ({
+    opsFile,
+    mountpoint: options.mountpoint,
+    latencyFile: join(options.workDir, `latencies-${index}.f64`),
+  }));
+  const started = await Promise.allSettled(jobs.map((job) => options.clients.begin(options.driver, job)));
+  const runs = started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+  const failedStart = started.find((outcome) => outcome.status === 'rejected');
   try {
-    for (const client of clients) {
-      const line = await nextLine(client, 'start');
-      if (line !== CLIENT_READY) throw new FatalError(`client said '${line}' instead of '${CLIENT_READY}'`);
-    }
+    if (failedStart) throw failedStart.reason;
     options.beforeGo();
-    for (const client of clients) client.process.stdin.write(`${CLIENT_GO}\n`);
+    for (const run of runs) run.go();
     const reports: ClientReport[] = [];
-    for (const client of clients) reports.push(JSON.parse(await nextLine(client, 'report')) as ClientReport);
+    for (const run of runs) reports.push(await run.report());
     options.afterDone();
-    for (const client of clients) client.process.stdin.end();
-    const results = await Promise.all(clients.map((client) => client.process));
-    const failed = results.find((result) => result.exitCode !== 0);
-    if (failed)
-      throw new FatalError(
-        `client failed: ${String(failed.stderr).trim().split('\n').at(-1) ?? `exit ${failed.exitCode}`}`,
-      );
-    const latencies = clients.map((client) => {
-      const bytes = readFileSync(client.latencyFile);
+    await Promise.all(runs.map((run) => run.finish()));
+    const latencies = jobs.map((job) => {
+      const bytes = readFileSync(job.latencyFile);
       return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
     });
     return { reports, latencies };
   } catch (error) {
-    for (const client of clients) client.process.kill('SIGKILL');
-    const stderr = (await Promise.allSettled(clients.map((client) => client.process)))
-      .map((settled) => (settled.status === 'fulfilled' ? String(settled.value.stderr).trim() : ''))
-      .find((text) => text !== '');
-    if (stderr && error instanceof FatalError)
-      throw new FatalError(`${error.message}: ${stderr.split('\n').at(-1)}`);
+    await Promise.all(runs.map((run) => run.abort()));
     throw error;
   }
 }

@@ -4,7 +4,8 @@ import { LatencyHistogram } from '../../results/histogram.js';
 import type { Latency, ProcessUsage, Repetition } from '../../results/schema.js';
 import { percentiles } from '../../results/statistics.js';
 import type { OpKind } from '../../workloads/ops.js';
-import { type OpsDriver, runFio, runOpsClients, runShell } from './clients.js';
+import type { ClientProcesses, OpsDriver } from './client-processes.js';
+import { runFio, runOpsClients, runShell } from './clients.js';
 import { type LoadSnapshot, loadDelta, snapshotLoad } from './machine-load.js';
 import {
   type ProcessSnapshot,
@@ -38,6 +39,8 @@ export interface RepetitionOptions {
   work: RepetitionWork;
   index: number;
   workDir: string;
+  /** Op-stream clients; shell commands and fio are started pinned to `clientCpus`. */
+  clients: ClientProcesses;
   clientCpus: string | null;
   signal: AbortSignal;
   /** When set, FUSE requests of the target's connection are traced during this repetition. */
@@ -155,12 +158,11 @@ export async function runRepetition(options: RepetitionOptions): Promise<Repetit
     ops = { pread: result.latency };
   } else {
     const result = await runOpsClients({
+      clients: options.clients,
       driver: work.driver,
       opsFiles: work.opsFiles,
       mountpoint: target.mountpoint,
       workDir: options.workDir,
-      cpus: options.clientCpus,
-      signal: options.signal,
       beforeGo,
       afterDone,
     });

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { release } from 'node:os';
 import { execa } from 'execa';
-import { NATIVE_DRIVER } from '../../bench/measure/clients.js';
+import { NATIVE_DRIVER } from '../../bench/measure/client-processes.js';
 import { mkfsErofsVersion } from '../../datasets/image.js';
 import { kernelHasFilesystem } from '../../lib/mounts.js';
 import { parseCommandArgs } from '../args.js';
