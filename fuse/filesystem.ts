@@ -93,6 +93,12 @@ export interface Filesystem {
    * An empty array means the end of the directory.
    */
   readdir(id: number, fh: number, offset: number, limit: number): DirEntry[];
+  /**
+   * The lookup of `entry`, which `readdir` of `parent` just listed (READDIRPLUS answers one per
+   * entry): what lookup(parent, entry.name) gives. A backend whose listing ids are its node ids
+   * answers from `entry.id`, without searching the directory for the name again.
+   */
+  lookupListed(parent: number, entry: DirEntry): Entry;
   releasedir(id: number, fh: number): void;
   statfs(): StatFs;
   /** The value of one extended attribute; throws FsError(ENODATA) when absent. Names are raw bytes. */

@@ -113,6 +113,11 @@ class ErofsBackend implements Filesystem {
     });
   }
 
+  lookupListed(_parent: number, entry: DirEntry): Entry {
+    // Listing ids are inode numbers of the listed nids: the entry's inode, no name search.
+    return this.guard(() => ({ id: entry.id, attr: this.attrOf(this.inode(entry.id)) }));
+  }
+
   forget(): void {}
 
   getattr(id: number): Attr {

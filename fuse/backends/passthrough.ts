@@ -168,6 +168,11 @@ export function createPassthroughBackend(sourceDir: string): Filesystem {
       });
     },
 
+    lookupListed(parent, entry) {
+      // A listing's ids are the host's inode numbers, known here only after a lookup by name.
+      return this.lookup(parent, entry.name);
+    },
+
     forget(id, count) {
       if (id === rootId) return;
       const node = nodes.get(id);

@@ -4,6 +4,7 @@ import { syscalls } from '../../lib/syscalls.js';
 import { namesVisibleTo } from '../caller.js';
 import {
   type Attr,
+  type DirEntry,
   type Entry,
   Errno,
   errnoOf,
@@ -611,7 +612,7 @@ export class FuseServer {
       if (plus) {
         next = at + direntPlusSize(entry.name.length) <= end ? at + Size.ENTRY_OUT : -1;
         if (next >= 0) {
-          const child = isDotName(entry.name) ? null : this.lookupForListing(id, entry.name);
+          const child = isDotName(entry.name) ? null : this.lookupForListing(id, entry);
           if (child) {
             writeEntryOut(output, at, this.nodeIds, child.id, child.attr, this.entryValid, this.attrValid);
             linked.push(child.id);
@@ -636,9 +637,9 @@ export class FuseServer {
   }
 
   /** An entry of a listing with its attributes, or null when it vanished or cannot be read (node id 0: the kernel skips it). */
-  private lookupForListing(parent: number, name: Buffer): Entry | null {
+  private lookupForListing(parent: number, entry: DirEntry): Entry | null {
     try {
-      return this.backend.lookup(parent, name);
+      return this.backend.lookupListed(parent, entry);
     } catch (error) {
       if (!(error instanceof FsError)) this.reportBug(Opcode.READDIRPLUS, error);
       return null;

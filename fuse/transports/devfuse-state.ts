@@ -291,7 +291,16 @@ export class SharedStateFilesystem implements Filesystem {
 
   lookup(parent: number, name: Buffer): Entry {
     this.ensure(parent);
-    const entry = this.backend.lookup(parent, name);
+    return this.remember(parent, name, this.backend.lookup(parent, name));
+  }
+
+  lookupListed(parent: number, listed: DirEntry): Entry {
+    this.ensure(parent);
+    return this.remember(parent, listed.name, this.backend.lookupListed(parent, listed));
+  }
+
+  /** A lookup this thread's backend now holds, and how any thread can replay it. */
+  private remember(parent: number, name: Buffer, entry: Entry): Entry {
     this.known.set(entry.id, (this.known.get(entry.id) ?? 0) + 1);
     this.nodes.record(entry.id, parent, name);
     return entry;
