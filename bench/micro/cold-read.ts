@@ -6,8 +6,10 @@
  *   fresh daemon    the setup is remounted before every sample (a new daemon: its own caches are
  *                   empty and its code not yet optimized, as right after a container start; the
  *                   start itself is not timed);
- *   running daemon  the daemons stay mounted (the steady state); every sample reads other random
- *                   offsets, so no daemon's own cache serves what an earlier sample read.
+ *   running daemon  the daemons stay mounted (the steady state), after one warm-up pass over other
+ *                   files that gets their code optimized; every sample then reads files of its
+ *                   own, so no daemon's own cache (decoded pclusters, metadata blocks) holds
+ *                   anything an earlier sample read.
  * Setups run interleaved (a fresh shuffled order for every kind in every round). The C loop (build/Release/fusebench-roundtrip) reads:
  *   seq-1m      the big files through with 1 MiB read(2)s: MiB/s;
  *   rand-4k     4 KiB preads at random page offsets of the big files: µs per read.
@@ -141,11 +143,23 @@ function textLike(bytes: number, random: SeededRandom): Buffer {
   return out;
 }
 
+/** Samples a round takes per setup: one per kind, each from its own directory of files. */
+const SAMPLES = ROUNDS * kinds.length;
+const sampleDirectory = (round: number, kind: Kind) => `s${round * kinds.length + kinds.indexOf(kind)}`;
+/** The running daemons' warm-up reads: one file no sample reads. */
+const WARMUP_DIRECTORY = 'warm';
+
 async function makeImages(): Promise<Map<string, string>> {
-  mkdirSync(tree, { recursive: true });
   const random = new SeededRandom('cold-read');
-  for (let file = 0; file < FILES; file++)
-    writeFileSync(join(tree, `big${file}`), textLike(MIB << 20, random));
+  const directories = [
+    { name: WARMUP_DIRECTORY, files: 1 },
+    ...Array.from({ length: SAMPLES }, (_, sample) => ({ name: `s${sample}`, files: FILES })),
+  ];
+  for (const directory of directories) {
+    mkdirSync(join(tree, directory.name), { recursive: true });
+    for (let file = 0; file < directory.files; file++)
+      writeFileSync(join(tree, directory.name, `big${file}`), textLike(MIB << 20, random));
+  }
   const images = new Map<string, string>();
   for (const compression of compressions) {
     const image = join(work, `${compression}.erofs`);
@@ -161,13 +175,14 @@ async function makeImages(): Promise<Map<string, string>> {
 
 let samplesTaken = 0;
 
-async function driveCold(kind: Kind, mountpoint: string): Promise<number> {
+/** One sample: the files of `directory` (big0 .. big(files-1)) read as `kind`, page cache dropped first. */
+async function driveCold(kind: Kind, directory: string, files = FILES): Promise<number> {
   await dropKernelCaches();
   const seed = String(samplesTaken++);
-  const result = await execa(DRIVER, [kind, mountpoint, String(FILES), String(READS), seed], {
+  const result = await execa(DRIVER, [kind, directory, String(files), String(READS), seed], {
     reject: false,
   });
-  if (result.exitCode !== 0) throw new Error(`${kind} on ${mountpoint}: ${String(result.stderr).trim()}`);
+  if (result.exitCode !== 0) throw new Error(`${kind} on ${directory}: ${String(result.stderr).trim()}`);
   return Number(String(result.stdout).trim());
 }
 
@@ -177,7 +192,7 @@ async function coldStart(definition: SetupDefinition, image: string, mountpoint:
   const started = process.hrtime.bigint();
   const setup = await definition.mount(image, mountpoint);
   try {
-    statSync(join(mountpoint, 'big0'));
+    statSync(join(mountpoint, WARMUP_DIRECTORY, 'big0'));
     return Number(process.hrtime.bigint() - started) / 1e6;
   } finally {
     await setup.stop();
@@ -203,6 +218,9 @@ try {
         mkdirSync(mountpoint);
         mounted.push(await definition.mount(image, mountpoint));
       }
+      if (mode === 'running')
+        for (const setup of mounted)
+          for (const kind of kinds) await driveCold(kind, join(setup.mountpoint, WARMUP_DIRECTORY), 1);
       const samples = new Map<string, number[]>();
       for (let round = 0; round < ROUNDS; round++) {
         for (const kind of kinds) {
@@ -215,7 +233,8 @@ try {
             }
             const setup = mounted[index]!;
             const key = `${setup.name}/${kind}`;
-            samples.set(key, [...(samples.get(key) ?? []), await driveCold(kind, setup.mountpoint)]);
+            const directory = join(setup.mountpoint, sampleDirectory(round, kind));
+            samples.set(key, [...(samples.get(key) ?? []), await driveCold(kind, directory)]);
           }
         }
         process.stderr.write(`cold-read: ${compression}, ${mode} daemon: round ${round + 1}/${ROUNDS}\n`);
@@ -237,7 +256,7 @@ try {
       const toMibPerSecond = (nsPerMib: number) => 1e9 / nsPerMib;
       const toMicroseconds = (ns: number) => ns / 1000;
       output.push(
-        `image: ${compression === 'none' ? 'uncompressed' : compression}, ${FILES} files x ${MIB} MiB; ${mode} daemon; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
+        `image: ${compression === 'none' ? 'uncompressed' : compression}, ${FILES} files x ${MIB} MiB per sample; ${mode} daemon; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
         table(
           ['cold read', ...mounted.map((setup) => setup.name)],
           [
