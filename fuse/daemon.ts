@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { daemonEnvironment } from '../lib/daemon-environment.js';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
 import {
@@ -264,6 +265,7 @@ export async function startInBackground(argv: string[], mountpoint: string): Pro
   const child = spawn(process.execPath, [cliPath, ...argv.filter((arg) => arg !== '--background')], {
     detached: true,
     stdio: ['ignore', 'ignore', log],
+    env: daemonEnvironment(),
   });
   closeSync(log);
   let exitStatus: number | null = null;
