@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { daemonEnvironment } from '../lib/daemon-environment.js';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
 import {
@@ -186,7 +187,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     (request.backend.kind === 'passthrough' ? 'the passthrough opens files of every owner' : null);
   let unmountHelper: UnmountHelper | null = null;
   try {
-    served = await transport.serve(
+    const serving = transport.serve(
       { ...request.backend, preload: keepsRoot === null },
       request.mountpoint,
       request.options,
@@ -194,7 +195,13 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
         ? () => (unmountHelper ? unmountHelper.unmount() : unmount(request.mountpoint))
         : undefined,
     );
+    // Forked while the transport's serving threads start up (this thread only waits for them
+    // then), not once serving, where its fork and exec would compete with the first requests.
+    if (keepsRoot === null) unmountHelper = startUnmountHelper(request.mountpoint);
+    served = await serving;
   } catch (error) {
+    // A daemon that never served must not wait on its helper: released, the shell just exits.
+    unmountHelper?.release();
     releaseSignals();
     throw error;
   }
@@ -224,11 +231,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     mkdirSync(DAEMONS_DIR, { recursive: true });
     pruneDaemonRecords();
     writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
-    if (keepsRoot === null) {
-      // Started only now: a daemon that never served must not wait on a helper to exit.
-      unmountHelper = startUnmountHelper(request.mountpoint);
-      dropPrivileges();
-    }
+    if (keepsRoot === null) dropPrivileges();
     process.stderr.write(`fusebench: serving ${process.pid} at ${request.mountpoint}\n`);
     await served.closed;
   } catch (error) {
@@ -264,6 +267,7 @@ export async function startInBackground(argv: string[], mountpoint: string): Pro
   const child = spawn(process.execPath, [cliPath, ...argv.filter((arg) => arg !== '--background')], {
     detached: true,
     stdio: ['ignore', 'ignore', log],
+    env: daemonEnvironment(),
   });
   closeSync(log);
   let exitStatus: number | null = null;

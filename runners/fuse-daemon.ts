@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import type { Fact } from '../fuse/transport.js';
+import { daemonEnvironment } from '../lib/daemon-environment.js';
 import { FatalError } from '../lib/errors.js';
 import { findMount, unmount } from '../lib/mounts.js';
 import { backingDeviceFacts, mountFacts } from './facts.js';
@@ -63,6 +64,8 @@ export abstract class DaemonSetup extends MountingSetup {
       stderr: 'pipe',
       reject: false,
       cleanup: false,
+      env: daemonEnvironment(),
+      extendEnv: false,
     });
     this.daemon = daemon;
     this.stderrTail = '';

@@ -67,15 +67,23 @@ describe('daemon request: the one way a run starts a fusebench daemon', () => {
     assert.match(String(result.stderr), /--request takes the whole request; drop --threads/);
   });
 
-  it('a daemon started from a request file serves the tree, and stops on umount', async () => {
+  it('a daemon started from a request file serves the tree without NODE_EXTRA_CA_CERTS, and stops on umount', async () => {
     const mountpoint = join(dir, 'mnt');
     mkdirSync(mountpoint);
     const file = join(dir, 'serve.json');
     writeDaemonRequest(file, request(mountpoint));
-    const started = await fusebench(['passthrough', '--request', file, '--background']);
+    const certificates = join(dir, 'extra-ca.pem');
+    writeFileSync(certificates, '');
+    const started = await fusebench(['passthrough', '--request', file, '--background'], {
+      env: { NODE_EXTRA_CA_CERTS: certificates, FUSEBENCH_MARK: 'kept' },
+    });
     assert.equal(started.exitCode, 0, String(started.stderr));
     try {
       assert.equal(readFileSync(join(mountpoint, 'sub', 'file'), 'utf8'), 'through a request\n');
+      // The daemon's own environment: the rest of ours, without the CA bundle it would parse at start.
+      const environment = readFileSync(`/proc/${String(started.stdout).trim()}/environ`, 'utf8').split('\0');
+      assert.ok(environment.includes('FUSEBENCH_MARK=kept'));
+      assert.ok(!environment.some((entry) => entry.startsWith('NODE_EXTRA_CA_CERTS=')));
     } finally {
       const stopped = await fusebench(['umount', mountpoint]);
       assert.equal(stopped.exitCode, 0, String(stopped.stderr));

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { daemonEnvironment } from '../../lib/daemon-environment.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { setFuseIoUring } from '../../runners/fuse-uring.js';
 
@@ -61,6 +62,8 @@ export async function mountFusebench(
     child = execa(process.execPath, [CLI, 'mount', image, mountpoint, ...args, '--facts-file', factsFile], {
       reject: false,
       stdin: 'ignore',
+      env: daemonEnvironment(),
+      extendEnv: false,
     });
     for (let waited = 0; waited < START_MS && !existsSync(factsFile) && child.exitCode === null; waited += 20)
       await sleep(20);

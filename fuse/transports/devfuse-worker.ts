@@ -3,10 +3,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createBackend } from '../backends/index.js';
 import type { Filesystem } from '../filesystem.js';
 import type { BackendSpec } from '../transport.js';
-import { createRingSink, type RingQueue, serveRing } from './devfuse-ring.js';
+import type { RingQueue } from './devfuse-ring.js';
 import { type EndReason, FuseServer, type InitReport, type ServerConfig } from './devfuse-server.js';
 import { counterRow, Negotiated } from './devfuse-shared.js';
-import { type SharedStateBuffers, SharedStateFilesystem } from './devfuse-state.js';
+import type { SharedStateBuffers } from './devfuse-state.js';
 
 /**
  * A devfuse serving thread. It builds its own backend, says it is ready, waits for the main
@@ -49,10 +49,15 @@ writeFileSync(
   data.ring ? `${ThreadName.ring}${data.ring.qid}` : `${ThreadName.devFuse}${data.worker}`,
 );
 
+// Only what this thread serves with is loaded: the io_uring module (and its native part) for a
+// ring thread, the shared tables for a backend shared by several threads.
+const ringModule = data.ring ? await import('./devfuse-ring.js') : null;
 let backend: Filesystem | null = null;
 try {
   const own = await createBackend(data.spec);
-  backend = data.sharedState ? new SharedStateFilesystem(own, data.sharedState) : own;
+  backend = data.sharedState
+    ? new (await import('./devfuse-state.js')).SharedStateFilesystem(own, data.sharedState)
+    : own;
 } catch (error) {
   post({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
 }
@@ -80,6 +85,7 @@ function serveDevFuse(served: Filesystem, fd: number): EndReason {
 }
 
 function serveQueue(served: Filesystem, queue: RingQueue): EndReason {
+  const { createRingSink, serveRing } = ringModule!;
   const negotiated = new Int32Array(data.buffers.negotiated);
   const stopped = () => Atomics.load(negotiated, Negotiated.STOP) === 1;
   while (Atomics.load(negotiated, Negotiated.IO_URING) === 0 && !stopped()) {

@@ -23,6 +23,7 @@ import {
 } from './devfuse-shared.js';
 import { createSharedStateBuffers } from './devfuse-state.js';
 import type { FromWorker, ToWorker, WorkerData } from './devfuse-worker.js';
+import { workerBundleUrl } from './worker-bundle.js';
 
 /**
  * `devfuse`: fusebench's own FUSE server, speaking the kernel protocol over /dev/fuse without
@@ -167,12 +168,12 @@ function possibleCpus(): number {
 
 /** Starts the workers and waits until each has built its backend. */
 async function startWorkers(
+  url: URL,
   spec: BackendSpec,
   data: Omit<WorkerData, 'worker' | 'spec' | 'ring'>,
   threads: number,
   queues: RingQueue[],
 ): Promise<Pool> {
-  const url = new URL('./devfuse-worker.js', import.meta.url);
   const workers: Worker[] = [];
   let reportInit: (report: InitReport) => void = () => {};
   const init = new Promise<InitReport>((resolve) => {
@@ -271,6 +272,7 @@ async function serve(
   unmountLater: () => Promise<void>,
 ): Promise<ServedMount> {
   checkOptions(options);
+  const workerUrl = workerBundleUrl();
   const threads = options.threads;
   const payloadBytes = Math.max(MAX_WRITE, FUSE_MAX_MAX_PAGES * PAGE);
   const queues: RingQueue[] = ioUring
@@ -289,6 +291,7 @@ async function serve(
   let pool: Pool;
   try {
     pool = await startWorkers(
+      workerUrl,
       spec,
       {
         fd,
