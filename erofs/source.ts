@@ -1,4 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
+import { syscallError, syscalls } from '../lib/syscalls.js';
 import { ErofsCorruptError } from './errors.js';
 
 /** Cache granularity: one host page, whatever the image's block size. */
@@ -6,6 +8,7 @@ const PAGE_SIZE = 4096;
 /** Reads at least this long bypass the cache: bulk file data would only evict metadata. */
 const BYPASS_BYTES = 64 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+const { EINTR } = constants.errno;
 
 /**
  * Positioned reads of one image file (or extra device) through a small LRU page cache, so a
@@ -112,7 +115,13 @@ export class ImageSource {
     let done = 0;
     while (done < length) {
       this.preads++;
-      const got = readSync(this.fd, target, at + done, length - done, offset + done);
+      // The addon's pread(2), not fs.readSync: Node's argument checks and request object cost
+      // more than the pread of a cached page, and every FUSE READ makes one.
+      const got = syscalls.preadInto(this.fd, target, at + done, offset + done, length - done);
+      if (got < 0) {
+        if (-got === EINTR) continue;
+        throw syscallError('pread', -got, `${this.path} at 0x${(offset + done).toString(16)}`);
+      }
       if (got === 0) {
         throw new ErofsCorruptError(`${this.path} ended early (was it truncated while open?)`, {
           offset: offset + done,
