@@ -210,7 +210,10 @@ export class ErofsImage {
     return source.read(offset, length, what);
   }
 
-  /** Like readDevice(), straight into `target` at `at` by one pread(2). */
+  /**
+   * Like readDevice(), straight into `target` at `at` by one pread(2). `nid`: whose data it is, for
+   * the error's location (a message built per read would be an allocation per FUSE READ).
+   */
   readDeviceInto(
     deviceId: number,
     physical: number,
@@ -218,9 +221,10 @@ export class ErofsImage {
     target: Buffer,
     at: number,
     what: string,
+    nid?: number,
   ): void {
     const { source, offset } = this.deviceRange(deviceId, physical, what);
-    source.readInto(target, at, offset, length, what);
+    source.readInto(target, at, offset, length, what, nid);
   }
 
   /** The device holding `physical` of device `deviceId`, and the offset there. */
@@ -286,14 +290,7 @@ export class ErofsImage {
         out.fill(0, at, at + take);
         return;
       case 'device':
-        this.readDeviceInto(
-          extent.deviceId,
-          extent.physical + skip,
-          take,
-          out,
-          at,
-          `data of nid ${inode.ino}`,
-        );
+        this.readDeviceInto(extent.deviceId, extent.physical + skip, take, out, at, 'file data', inode.ino);
         return;
       case 'inline':
         this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data').copy(out, at);

@@ -39,14 +39,15 @@ export class ImageSource {
     this.maxPages = Math.max(4, Math.floor(cacheBytes / PAGE_SIZE));
   }
 
-  private checkRange(offset: number, length: number, what: string): void {
+  /** `nid`: the inode whose data this is, for the error's location. */
+  private checkRange(offset: number, length: number, what: string, nid?: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new ErofsCorruptError(`${what}: invalid range ${offset}+${length}`, { offset });
+      throw new ErofsCorruptError(`${what}: invalid range ${offset}+${length}`, { nid, offset });
     }
     if (offset + length > this.size) {
       throw new ErofsCorruptError(
         `${what}: ${length} bytes at 0x${offset.toString(16)} run past the end of ${this.path} (${this.size} bytes)`,
-        { offset },
+        { nid, offset },
       );
     }
   }
@@ -56,8 +57,8 @@ export class ImageSource {
    * page cache: file data (the kernel keeps it in its own page cache) would only evict metadata,
    * and a read of several pages would cost one pread (one disk request when cold) per page.
    */
-  readInto(target: Buffer, at: number, offset: number, length: number, what: string): void {
-    this.checkRange(offset, length, what);
+  readInto(target: Buffer, at: number, offset: number, length: number, what: string, nid?: number): void {
+    this.checkRange(offset, length, what, nid);
     this.preadInto(target, at, offset, length);
   }
 
