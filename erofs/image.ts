@@ -153,37 +153,31 @@ export class ErofsImage {
 
   /** Up to `length` bytes of the inode's data from `position` (fewer at the end of the file). */
   read(inode: ErofsInode, position: number, length: number): Buffer {
-    return this.readInto(inode, position, length, null);
+    const out = Buffer.allocUnsafe(this.readableBytes(inode, position, length));
+    this.readInto(inode, position, out.length, out, 0);
+    return out;
   }
 
   /**
-   * Like read(), into `into` when it is large enough (the result is then a view of it, valid
-   * until the caller reuses it). Uncompressed data goes from pread(2) straight into it.
+   * Like read(), into `target` from `at`, which must have room for `length` bytes; returns how
+   * many were written. Uncompressed data goes from pread(2) straight into it, and nothing is
+   * allocated per call: a FUSE READ hands its reply buffer here.
    */
-  readInto(inode: ErofsInode, position: number, length: number, into: Buffer | null): Buffer {
-    const end = Math.min(inode.size, position + length);
-    if (position >= end) return Buffer.alloc(0);
-    // Callers read in pieces (FUSE: ≤ max_read, the CLI: 1 MiB); a length derived from the image
-    // must never become one giant allocation.
-    if (end - position > READ_MAX) {
-      throw new ErofsUnsupportedError(
-        `read of ${end - position} bytes at once (this reader's limit: ${READ_MAX})`,
-        {
-          nid: inode.ino,
-        },
-      );
+  readInto(inode: ErofsInode, position: number, length: number, target: Buffer, at: number): number {
+    const count = this.readableBytes(inode, position, length);
+    if (at < 0 || count > target.length - at) {
+      throw new RangeError(`${count} bytes do not fit a buffer of ${target.length} from ${at}`);
     }
+    if (count === 0) return 0;
     if (
       inode.dataLayout === DataLayout.COMPRESSED_FULL ||
       inode.dataLayout === DataLayout.COMPRESSED_COMPACT
     ) {
       this.compressed ??= new CompressedReader(this);
-      return this.compressed.read(inode, position, end - position, into);
+      this.compressed.read(inode, position, count, target.subarray(at, at + count));
+      return count;
     }
-    const out =
-      into && into.length >= end - position
-        ? into.subarray(0, end - position)
-        : Buffer.allocUnsafe(end - position);
+    const end = position + count;
     let done = position;
     // Every extent covers at least the byte at `done`, so this loop ends after ≤ length passes.
     while (done < end) {
@@ -191,10 +185,23 @@ export class ErofsImage {
       const skip = done - extent.logical;
       const take = Math.min(end, extent.logical + extent.length) - done;
       if (take <= 0) throw new ErofsCorruptError('empty extent', { nid: inode.ino });
-      this.copyExtent(inode, extent, skip, take, out, done - position);
+      this.copyExtent(inode, extent, skip, take, target, at + done - position);
       done += take;
     }
-    return out;
+    return count;
+  }
+
+  /** How many of `length` bytes from `position` the inode has; refuses reads past READ_MAX. */
+  private readableBytes(inode: ErofsInode, position: number, length: number): number {
+    const count = Math.max(0, Math.min(inode.size, position + length) - position);
+    // Callers read in pieces (FUSE: ≤ max_read, the CLI: 1 MiB); a length derived from the image
+    // must never become one giant allocation.
+    if (count > READ_MAX) {
+      throw new ErofsUnsupportedError(`read of ${count} bytes at once (this reader's limit: ${READ_MAX})`, {
+        nid: inode.ino,
+      });
+    }
+    return count;
   }
 
   /** The raw bytes of an extent, for readers of data layouts (the compression code reuses this). */
@@ -203,7 +210,10 @@ export class ErofsImage {
     return source.read(offset, length, what);
   }
 
-  /** Like readDevice(), straight into `target` at `at` by one pread(2). */
+  /**
+   * Like readDevice(), straight into `target` at `at` by one pread(2). `nid`: whose data it is, for
+   * the error's location (a message built per read would be an allocation per FUSE READ).
+   */
   readDeviceInto(
     deviceId: number,
     physical: number,
@@ -211,9 +221,10 @@ export class ErofsImage {
     target: Buffer,
     at: number,
     what: string,
+    nid?: number,
   ): void {
     const { source, offset } = this.deviceRange(deviceId, physical, what);
-    source.readInto(target, at, offset, length, what);
+    source.readInto(target, at, offset, length, what, nid);
   }
 
   /** The device holding `physical` of device `deviceId`, and the offset there. */
@@ -279,14 +290,7 @@ export class ErofsImage {
         out.fill(0, at, at + take);
         return;
       case 'device':
-        this.readDeviceInto(
-          extent.deviceId,
-          extent.physical + skip,
-          take,
-          out,
-          at,
-          `data of nid ${inode.ino}`,
-        );
+        this.readDeviceInto(extent.deviceId, extent.physical + skip, take, out, at, 'file data', inode.ino);
         return;
       case 'inline':
         this.readInodeMeta(inode, extent.metaOffset + skip, take, 'inline data').copy(out, at);

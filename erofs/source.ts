@@ -1,4 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
+import { syscallError, syscalls } from '../lib/syscalls.js';
 import { ErofsCorruptError } from './errors.js';
 
 /** Cache granularity: one host page, whatever the image's block size. */
@@ -6,6 +8,7 @@ const PAGE_SIZE = 4096;
 /** Reads at least this long bypass the cache: bulk file data would only evict metadata. */
 const BYPASS_BYTES = 64 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+const { EINTR } = constants.errno;
 
 /**
  * Positioned reads of one image file (or extra device) through a small LRU page cache, so a
@@ -36,14 +39,15 @@ export class ImageSource {
     this.maxPages = Math.max(4, Math.floor(cacheBytes / PAGE_SIZE));
   }
 
-  private checkRange(offset: number, length: number, what: string): void {
+  /** `nid`: the inode whose data this is, for the error's location. */
+  private checkRange(offset: number, length: number, what: string, nid?: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new ErofsCorruptError(`${what}: invalid range ${offset}+${length}`, { offset });
+      throw new ErofsCorruptError(`${what}: invalid range ${offset}+${length}`, { nid, offset });
     }
     if (offset + length > this.size) {
       throw new ErofsCorruptError(
         `${what}: ${length} bytes at 0x${offset.toString(16)} run past the end of ${this.path} (${this.size} bytes)`,
-        { offset },
+        { nid, offset },
       );
     }
   }
@@ -53,8 +57,8 @@ export class ImageSource {
    * page cache: file data (the kernel keeps it in its own page cache) would only evict metadata,
    * and a read of several pages would cost one pread (one disk request when cold) per page.
    */
-  readInto(target: Buffer, at: number, offset: number, length: number, what: string): void {
-    this.checkRange(offset, length, what);
+  readInto(target: Buffer, at: number, offset: number, length: number, what: string, nid?: number): void {
+    this.checkRange(offset, length, what, nid);
     this.preadInto(target, at, offset, length);
   }
 
@@ -112,7 +116,13 @@ export class ImageSource {
     let done = 0;
     while (done < length) {
       this.preads++;
-      const got = readSync(this.fd, target, at + done, length - done, offset + done);
+      // The addon's pread(2), not fs.readSync: Node's argument checks and request object cost
+      // more than the pread of a cached page, and every FUSE READ makes one.
+      const got = syscalls.preadInto(this.fd, target, at + done, offset + done, length - done);
+      if (got < 0) {
+        if (-got === EINTR) continue;
+        throw syscallError('pread', -got, `${this.path} at 0x${(offset + done).toString(16)}`);
+      }
       if (got === 0) {
         throw new ErofsCorruptError(`${this.path} ended early (was it truncated while open?)`, {
           offset: offset + done,

@@ -82,10 +82,11 @@ export interface Filesystem {
   /** `flags` are the open(2) flags; any write access must throw FsError(EROFS). */
   open(id: number, flags: number): OpenResult;
   /**
-   * At most `size` bytes at `offset`. The buffer may be reused by this instance's next read:
-   * transports hand it to the kernel (or copy it) before they serve another request.
+   * At most `size` bytes at `offset`, written into `target` from `at` (the transport guarantees
+   * room for `size` bytes there: its reply buffer, so the data is copied once, from the backend's
+   * source to the reply); returns how many were written, fewer only at the end of the file.
    */
-  read(id: number, fh: number, offset: number, size: number): Buffer;
+  read(id: number, fh: number, offset: number, size: number, target: Buffer, at: number): number;
   release(id: number, fh: number): void;
   opendir(id: number): number;
   /**

@@ -255,7 +255,11 @@ class Explorer {
     this.attempt(`backend getxattr ${child}`, () => fs.getxattr(child, Buffer.from('user.x')), accept);
     if (mode === S_IFREG) {
       this.attempt(`backend open ${child}`, () => fs.open(child, 0), accept);
-      this.attempt(`backend read ${child}`, () => fs.read(child, 0, 0, 4096), accept);
+      this.attempt(
+        `backend read ${child}`,
+        () => fs.read(child, 0, 0, 4096, Buffer.allocUnsafe(4096), 0),
+        accept,
+      );
     } else if (mode === S_IFLNK) {
       this.attempt(`backend readlink ${child}`, () => fs.readlink(child), accept);
     } else if (mode === 0o040000 && depth < 2 && child !== id) {

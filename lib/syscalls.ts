@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 
 /** The system calls Node.js lacks, from the project's small N-API addon (native/syscalls.c, built by npm install). */
 export interface Syscalls {
@@ -27,6 +28,11 @@ export interface Syscalls {
   /** One writev(2) of `header` then `data` (a FUSE reply and its argument): bytes written, or -errno. */
   fuseWritev(devFuseFd: number, header: Buffer, data: Buffer): number;
   /**
+   * One pread(2) of `length` bytes at `position` of `fd` into `buffer` from `at`: bytes read (0 at
+   * the end of the file), or -errno. For image data, read on every FUSE READ.
+   */
+  preadInto(fd: number, buffer: Buffer, at: number, position: number, length: number): number;
+  /**
    * _exit(2): ends every thread at once, without Node's exit, which waits for worker threads (a
    * worker blocked in read(2) on /dev/fuse never returns). No 'exit' handlers run.
    */
@@ -37,6 +43,19 @@ const require = createRequire(import.meta.url);
 
 /** Loaded from dist/lib/, two levels below the build directory node-gyp writes at the project root. */
 export const syscalls: Syscalls = require('../../build/Release/fusebench_syscalls.node') as Syscalls;
+
+/**
+ * A call above that returned -errno, as Node's fs would report it (`code`, negative `errno`,
+ * `syscall`): "EIO: pread of IMAGE failed".
+ */
+export function syscallError(syscall: string, errno: number, subject: string): NodeJS.ErrnoException {
+  const code = Object.entries(constants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
+  return Object.assign(new Error(`${code}: ${syscall} of ${subject} failed`), {
+    code,
+    errno: -errno,
+    syscall,
+  });
+}
 
 /** mount(2) and umount2(2) flag bits from <sys/mount.h>. */
 export const MountFlags = { MS_RDONLY: 1, MS_NOSUID: 2, MS_NODEV: 4, MS_NOEXEC: 8, MS_REMOUNT: 32 } as const;

@@ -6,13 +6,16 @@
  * mount(2) and umount2(2) themselves, because mount(8) turns a regular-file source into a loop device
  * and so cannot make the kernel's file-backed EROFS mount, and a FUSE mount needs the /dev/fuse fd it holds.
  * flock(2) for the one-run-per-machine lock, which the kernel releases when its holder dies.
- * read(2), write(2) and writev(2) of FUSE requests and replies, for devfuse's serving loop.
+ * read(2), write(2) and writev(2) of FUSE requests and replies, for devfuse's serving loop, and
+ * pread(2) of image data into a caller's buffer, which every READ makes (Node's readSync costs a
+ * request object, argument checks and a trace hook per call).
  * _exit(2) for a daemon whose worker threads sit in read(2) on /dev/fuse: Node's own exit waits
  * for every worker, and no JS call ends a thread blocked in a system call.
  * Each function does one system call; errors become JS errors with `code` set to the errno name
  * and `errno` to its number, like Node's own fs errors, except in the FUSE request calls: they
  * return -errno, because ENOENT (a withdrawn request) and EINTR are part of a serving loop's
- * ordinary life and an Error with its stack trace costs more than the request.
+ * ordinary life and an Error with its stack trace costs more than the request (pread likewise:
+ * its caller words the error, naming what it was reading).
  */
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -269,6 +272,23 @@ static napi_value js_fuse_writev(napi_env env, napi_callback_info info) {
 	return int_result(env, put < 0 ? -errno : put);
 }
 
+/* preadInto(fd, buffer, at, position, length) -> bytes read, or -errno: one pread(2) into buffer[at..] */
+static napi_value js_pread_into(napi_env env, napi_callback_info info) {
+	napi_value argv[5];
+	int32_t fd;
+	void *data;
+	size_t size;
+	int64_t at, position, length;
+	if (get_args(env, info, 5, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    get_bytes(env, argv[1], &data, &size) || napi_get_value_int64(env, argv[2], &at) != napi_ok ||
+	    napi_get_value_int64(env, argv[3], &position) != napi_ok ||
+	    napi_get_value_int64(env, argv[4], &length) != napi_ok || at < 0 || length < 0 || position < 0 ||
+	    (uint64_t)at > size || (uint64_t)length > size - (uint64_t)at || length > INT32_MAX)
+		return throw_type(env, "preadInto(fd, buffer, at, position, length): the range must fit the Buffer");
+	ssize_t got = pread(fd, (char *)data + at, (size_t)length, (off_t)position);
+	return int_result(env, got < 0 ? -errno : got);
+}
+
 /* exitProcess(status): ends every thread of the process at once (exit_group), never returns */
 static napi_value js_exit_process(napi_env env, napi_callback_info info) {
 	napi_value argv[1];
@@ -291,6 +311,7 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"fuseRead", NULL, js_fuse_read, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseWrite", NULL, js_fuse_write, NULL, NULL, NULL, napi_default, NULL},
 		{"fuseWritev", NULL, js_fuse_writev, NULL, NULL, NULL, napi_default, NULL},
+		{"preadInto", NULL, js_pread_into, NULL, NULL, NULL, napi_default, NULL},
 		{"exitProcess", NULL, js_exit_process, NULL, NULL, NULL, napi_default, NULL},
 	};
 	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);

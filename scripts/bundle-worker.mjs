@@ -21,7 +21,20 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   packages: 'external',
-  external: ['../../lib/syscalls.js', './devfuse-ring.js'],
+  external: ['./devfuse-ring.js'],
+  plugins: [
+    {
+      // Every module's import of the native syscalls module (from transports/, erofs/, ...) stays
+      // one external import of dist/lib/syscalls.js, written relative to the bundle.
+      name: 'syscalls-external',
+      setup(builder) {
+        builder.onResolve({ filter: /(^|\/)lib\/syscalls\.js$/ }, () => ({
+          path: '../../lib/syscalls.js',
+          external: true,
+        }));
+      },
+    },
+  ],
   sourcemap: true,
   metafile: true,
   logLevel: 'warning',

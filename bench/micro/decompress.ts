@@ -194,7 +194,7 @@ async function sequentialReads(dir: string, mib: number): Promise<void> {
           const started = process.hrtime.bigint();
           let total = 0;
           for (let position = 0; position < inode.size; position += piece) {
-            total += image.readInto(inode, position, piece, reply).length;
+            total += image.readInto(inode, position, piece, reply, 0);
           }
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           best = Math.max(best, total / seconds / MB);

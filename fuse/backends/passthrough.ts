@@ -208,12 +208,10 @@ export function createPassthroughBackend(sourceDir: string): Filesystem {
       });
     },
 
-    read(_id, fh, offset, size) {
+    read(_id, fh, offset, size, target, at) {
       return guarded(() => {
         if (!files.has(fh)) throw new FsError(Errno.EBADF, `unknown file handle ${fh}`);
-        const buffer = Buffer.allocUnsafe(size);
-        const bytes = readSync(fh, buffer, 0, size, offset);
-        return buffer.subarray(0, bytes);
+        return readSync(fh, target, at, size, offset);
       });
     },
 

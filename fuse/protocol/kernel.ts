@@ -192,6 +192,8 @@ export const FOPEN_PASSTHROUGH = 1 << 7;
 
 /** Largest number of pages the kernel accepts in max_pages (FUSE_MAX_MAX_PAGES). */
 export const FUSE_MAX_MAX_PAGES = 256;
+/** The page max_pages counts (the kernel's PAGE_SIZE on x86-64). */
+export const PAGE_SIZE = 4096;
 /** FILESYSTEM_MAX_STACK_DEPTH: the deepest passthrough stacking the kernel allows. */
 export const FILESYSTEM_MAX_STACK_DEPTH = 2;
 

@@ -1,6 +1,6 @@
 import { constants as fsConstants, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { syscalls } from '../../lib/syscalls.js';
+import { syscallError, syscalls } from '../../lib/syscalls.js';
 import { namesVisibleTo } from '../caller.js';
 import {
   type Attr,
@@ -46,6 +46,7 @@ import {
   initFlagsHex,
   OPCODE_SLOTS,
   Opcode,
+  PAGE_SIZE,
   Size,
   WRITE_OPCODES,
   withInitFlag,
@@ -135,16 +136,6 @@ const wanted: InitFlagName[] = [
   'INIT_EXT',
 ];
 
-/** An unexpected failure of read(2) or write(2) on /dev/fuse, as Node's fs would report it. */
-function errnoError(syscall: string, errno: number): NodeJS.ErrnoException {
-  const code = Object.entries(constants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
-  return Object.assign(new Error(`${code}: ${syscall} of /dev/fuse failed`), {
-    code,
-    errno: -errno,
-    syscall,
-  });
-}
-
 function isDotName(name: Buffer): boolean {
   return name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e));
 }
@@ -184,7 +175,10 @@ export class FuseServer {
   ) {
     this.fd = config.fd;
     this.input = Buffer.allocUnsafe(config.bufferSize);
-    this.output = Buffer.allocUnsafe(config.bufferSize);
+    // Room for the largest reply: a READ of max_pages pages after its header.
+    this.output = Buffer.allocUnsafe(
+      Math.max(config.bufferSize, Size.OUT_HEADER + FUSE_MAX_MAX_PAGES * PAGE_SIZE),
+    );
     this.nodeIds = new NodeIds(backend.rootId);
     this.counters = counterRow(config.buffers, config.worker);
     this.negotiated = new Int32Array(config.buffers.negotiated);
@@ -205,7 +199,7 @@ export class FuseServer {
         if (errno === EINTR || errno === EAGAIN || errno === ENOENT) continue;
         if (errno === ENODEV) return 'unmounted';
         if (errno === ECONNABORTED) return 'aborted';
-        throw errnoError('read', errno);
+        throw syscallError('read', errno, '/dev/fuse');
       }
       if (length >= Size.IN_HEADER && this.handle(length)) return 'destroyed';
       if (Atomics.load(this.negotiated, Negotiated.STOP) === 1) return 'stopped';
@@ -370,7 +364,7 @@ export class FuseServer {
       this.count(Counter.STALE_REPLIES);
       return false;
     }
-    throw errnoError('write', errno);
+    throw syscallError('write', errno, '/dev/fuse');
   }
 
   private init(): void {
@@ -547,8 +541,12 @@ export class FuseServer {
     const fh = raw >= BACKING_HOLDER ? raw - BACKING_HOLDER : raw;
     const offset = readU64(input, Size.IN_HEADER + 8);
     const size = input.readUInt32LE(Size.IN_HEADER + 16);
-    const data = this.backend.read(this.nodeId(), fh, offset, size);
-    this.replyData(data.length > size ? data.subarray(0, size) : data);
+    // INIT set max_pages, which bounds every READ the kernel sends; the output buffer holds that.
+    if (size > this.output.length - Size.OUT_HEADER) {
+      throw new FsError(Errno.EIO, `READ of ${size} bytes is larger than max_pages allows`);
+    }
+    // The backend reads straight into the reply after its header: one copy, one write(2).
+    this.reply(this.backend.read(this.nodeId(), fh, offset, size, this.output, Size.OUT_HEADER));
   }
 
   private release(): void {

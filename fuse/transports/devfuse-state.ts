@@ -339,8 +339,8 @@ export class SharedStateFilesystem implements Filesystem {
     return { ...result, fh: handle };
   }
 
-  read(id: number, fh: number, offset: number, size: number): Buffer {
-    return this.backend.read(id, this.localHandle(id, fh, FILE), offset, size);
+  read(id: number, fh: number, offset: number, size: number, target: Buffer, at: number): number {
+    return this.backend.read(id, this.localHandle(id, fh, FILE), offset, size, target, at);
   }
 
   release(_id: number, fh: number): void {

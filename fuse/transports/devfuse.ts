@@ -3,7 +3,13 @@ import { Worker } from 'node:worker_threads';
 import { FatalError } from '../../lib/errors.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { MountFlags, syscalls } from '../../lib/syscalls.js';
-import { FUSE_MAX_MAX_PAGES, FUSE_MIN_READ_BUFFER, OPCODE_SLOTS, opcodeName } from '../protocol/kernel.js';
+import {
+  FUSE_MAX_MAX_PAGES,
+  FUSE_MIN_READ_BUFFER,
+  OPCODE_SLOTS,
+  opcodeName,
+  PAGE_SIZE,
+} from '../protocol/kernel.js';
 import {
   type BackendSpec,
   type Fact,
@@ -43,7 +49,6 @@ import { workerBundleUrl } from './worker-bundle.js';
  * and everything when the kernel refuses the ring; which one served is a fact of the mount.
  */
 
-const PAGE = 4096;
 /** max_write answered in INIT; the read buffer is this plus a page for the headers. */
 const MAX_WRITE = 128 * 1024;
 const INIT_TIMEOUT_MS = 10_000;
@@ -274,7 +279,7 @@ async function serve(
   checkOptions(options);
   const workerUrl = workerBundleUrl();
   const threads = options.threads;
-  const payloadBytes = Math.max(MAX_WRITE, FUSE_MAX_MAX_PAGES * PAGE);
+  const payloadBytes = Math.max(MAX_WRITE, FUSE_MAX_MAX_PAGES * PAGE_SIZE);
   const queues: RingQueue[] = ioUring
     ? Array.from({ length: possibleCpus() }, (_, qid) => ({ qid, depth: RING_DEPTH, payloadBytes }))
     : [];
@@ -286,7 +291,7 @@ async function serve(
   } catch (error) {
     throw new FatalError(`cannot open /dev/fuse: ${(error as Error).message} (modprobe fuse?)`);
   }
-  const bufferSize = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + PAGE);
+  const bufferSize = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + PAGE_SIZE);
   const sharedState = threads > 1 && !INSTANCE_FREE_BACKENDS.has(spec.kind);
   let pool: Pool;
   try {

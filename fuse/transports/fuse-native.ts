@@ -315,8 +315,8 @@ function createOps(backend: Filesystem): { ops: FuseOps; idOf(path: string): num
     read(_path, fd, buffer, length, position, cb) {
       try {
         const { id, fh } = files.get(fd);
-        const data = backend.read(id, fh, position, length);
-        cb(data.copy(buffer, 0, 0, Math.min(data.length, length)));
+        // fuse-native hands the buffer its reply is sent from: the backend reads straight into it.
+        cb(backend.read(id, fh, position, Math.min(length, buffer.length), buffer, 0));
       } catch (error) {
         cb(negativeErrno(error));
       }
