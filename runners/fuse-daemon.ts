@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { pruneDaemonRecords } from '../fuse/daemon.js';
 import type { Fact } from '../fuse/transport.js';
 import { daemonEnvironment } from '../lib/daemon-environment.js';
 import { FatalError } from '../lib/errors.js';
@@ -141,6 +142,8 @@ export abstract class DaemonSetup extends MountingSetup {
     // (every cold repetition pays this wait), and SIGKILL follows for a stuck one.
     await stopProcess(daemon.pid, EXIT_TIMEOUT_MS);
     await daemon;
+    // A daemon that dropped root cannot remove its own record; the records of ended daemons go now.
+    pruneDaemonRecords();
   }
 }
 

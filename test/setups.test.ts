@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { type PreparedDataset, prepareDataset } from '../datasets/dataset.js';
 import { defaultImageOptions } from '../datasets/image.js';
+import { daemonRecordPath } from '../fuse/daemon.js';
 import { loopDevicesOf } from '../lib/loop-devices.js';
 import { mountErofs, readMountInfo, unmount } from '../lib/mounts.js';
 import { formatWalkRecord, type WalkRecord, walkMountedTree } from '../lib/tree-walk.js';
@@ -153,6 +154,8 @@ describe('setups: the same tree four ways (and the references), mounted for real
       } finally {
         await setup.unmount();
       }
+      // The daemons dropped root, so they could not remove their records; unmounting did.
+      assert.equal(existsSync(daemonRecordPath(first.mountpoint)), false, `${name} record`);
     }
   });
 
