@@ -40,7 +40,7 @@ import { table } from './text-table.js';
 const values = benchArgs(import.meta.filename, {
   files: { type: 'string', default: '400' },
   count: { type: 'string', default: '4000' },
-  rounds: { type: 'string', default: '5' },
+  rounds: { type: 'string', default: '9' },
   setups: { type: 'string' },
 });
 const FILES = Number(values.files);
