@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { pruneDaemonRecords } from '../fuse/daemon.js';
 import { detachLoop, loopDevicesOf } from '../lib/loop-devices.js';
 import { isMounted, readMountInfo, unmount } from '../lib/mounts.js';
 import { releaseTracefs, removeTracefsInstance } from '../lib/tracefs.js';
@@ -142,6 +143,8 @@ export async function undoResource(resource: Resource): Promise<void> {
       return;
     case 'process':
       if (processStartTime(resource.pid) === resource.startTime) await stopProcess(resource.pid);
+      // A fusebench daemon that dropped root could not remove its record; those of ended daemons go.
+      pruneDaemonRecords();
       return;
     case 'tracefs-instance':
       await removeTracefsInstance(resource.path);

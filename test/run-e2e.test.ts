@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pruneDaemonRecords } from '../fuse/daemon.js';
 import { readMountInfo } from '../lib/mounts.js';
 import { resultFileSchema } from '../results/schema.js';
 import { coreSetupNames, findSetup } from '../runners/registry.js';
@@ -115,6 +116,8 @@ describe('fusebench run, tiny, end to end', () => {
       !readMountInfo().some((entry) => entry.mountpoint.startsWith('/run/fusebench/')),
       'no mount left',
     );
+    // Its daemons dropped root and could not remove their records: the run did.
+    assert.equal(pruneDaemonRecords(), 0, 'no record of an ended daemon left');
   });
 
   it('--readers measures one cell per reader count, splits the same reads among them, and prints the scaling table', async () => {
