@@ -29,7 +29,7 @@ import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { dropKernelCaches } from '../../runners/kernel-caches.js';
-import { benchArgs } from './bench-args.js';
+import { benchArgs, positiveIntegerFlag, refuseFlag } from './bench-args.js';
 import {
   erofsfuseBinary,
   type MountedSetup,
@@ -51,37 +51,22 @@ const values = benchArgs(import.meta.filename, {
   setups: { type: 'string' },
   threads: { type: 'string', default: '1' },
 });
-const FILES = Number(values.files);
-const MIB = Number(values.mib);
-const READS = Number(values.reads);
-const ROUNDS = Number(values.rounds);
-const STARTS = Number(values.starts);
-for (const [flag, value] of [
-  ['--files', FILES],
-  ['--mib', MIB],
-  ['--reads', READS],
-  ['--rounds', ROUNDS],
-  ['--starts', STARTS],
-] as const) {
-  if (!Number.isInteger(value) || value < 1) {
-    process.stderr.write(`cold-read: ${flag} must be a positive integer\n`);
-    process.exit(2);
-  }
+const positive = (flag: string, text: string) => positiveIntegerFlag(import.meta.filename, flag, text);
+const FILES = positive('--files', values.files!);
+const MIB = positive('--mib', values.mib!);
+const READS = positive('--reads', values.reads!);
+const ROUNDS = positive('--rounds', values.rounds!);
+const STARTS = positive('--starts', values.starts!);
+/** The comma-separated values of `flag`, each one of `known`, or the script ends with one line. */
+function listFlag(flag: string, text: string, known: readonly string[]): string[] {
+  const values = text.split(',');
+  for (const value of values)
+    if (!known.includes(value))
+      refuseFlag(import.meta.filename, `${flag} takes ${known.join(' and ')} (got '${value}')`);
+  return values;
 }
-const compressions = values.compression!.split(',');
-for (const compression of compressions) {
-  if (!['none', 'lz4'].includes(compression)) {
-    process.stderr.write(`cold-read: --compression takes none and lz4 (got '${compression}')\n`);
-    process.exit(2);
-  }
-}
-const daemonModes = values.daemons!.split(',');
-for (const mode of daemonModes) {
-  if (!['fresh', 'running'].includes(mode)) {
-    process.stderr.write(`cold-read: --daemons takes fresh and running (got '${mode}')\n`);
-    process.exit(2);
-  }
-}
+const compressions = listFlag('--compression', values.compression!, ['none', 'lz4']);
+const daemonModes = listFlag('--daemons', values.daemons!, ['fresh', 'running']);
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 const kinds = ['read-seq-1m', 'read-random-4k'] as const;
 type Kind = (typeof kinds)[number];

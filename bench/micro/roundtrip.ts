@@ -25,7 +25,7 @@ import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
-import { benchArgs } from './bench-args.js';
+import { benchArgs, positiveIntegerFlag } from './bench-args.js';
 import {
   erofsfuseBinary,
   type MountedSetup,
@@ -43,19 +43,10 @@ const values = benchArgs(import.meta.filename, {
   rounds: { type: 'string', default: '9' },
   setups: { type: 'string' },
 });
-const FILES = Number(values.files);
-const COUNT = Number(values.count);
-const ROUNDS = Number(values.rounds);
-for (const [flag, value] of [
-  ['--files', FILES],
-  ['--count', COUNT],
-  ['--rounds', ROUNDS],
-] as const) {
-  if (!Number.isInteger(value) || value < 1) {
-    process.stderr.write(`roundtrip: ${flag} must be a positive integer\n`);
-    process.exit(2);
-  }
-}
+const positive = (flag: string, text: string) => positiveIntegerFlag(import.meta.filename, flag, text);
+const FILES = positive('--files', values.files!);
+const COUNT = positive('--count', values.count!);
+const ROUNDS = positive('--rounds', values.rounds!);
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 
 const kinds = ['getxattr', 'open-close', 'stat', 'stat-missing', 'read-direct-4k'] as const;
