@@ -67,13 +67,14 @@ export function findDaemon(mountpoint: string): DaemonRecord | null {
   }
 }
 
-/**
- * Removes the records (and logs) of daemons that are gone: a SIGKILLed daemon cannot remove its
- * own. Called by every new daemon and by `fusebench cleanup`; returns how many it removed.
- */
 /** How old a daemon's stray log or temporary record must be before pruning removes it. */
 const ORPHAN_AGE_MS = 60_000;
 
+/**
+ * Removes the records (and logs) of daemons that are gone: a SIGKILLed daemon, or one that dropped
+ * root, cannot remove its own. Called by every new daemon, by a run when it has stopped a daemon,
+ * and by `fusebench cleanup`; returns how many it removed.
+ */
 export function pruneDaemonRecords(): number {
   if (!existsSync(DAEMONS_DIR)) return 0;
   let removed = 0;
@@ -242,7 +243,7 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
       rmSync(recordPath, { force: true });
       rmSync(recordPath.replace(/\.json$/, '.log'), { force: true });
     } catch {
-      // Without root the record stays; the next daemon or `fusebench cleanup` prunes it.
+      // Without root the record stays; whoever stopped us, the next daemon or `fusebench cleanup` prunes it.
     }
     releaseSignals();
     unmountHelper?.release();
