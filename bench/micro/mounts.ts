@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { pruneDaemonRecords } from '../../fuse/daemon.js';
 import { daemonEnvironment } from '../../lib/daemon-environment.js';
 import { findMount, unmount } from '../../lib/mounts.js';
 import { setFuseIoUring } from '../../runners/fuse-uring.js';
@@ -38,7 +39,10 @@ export function erofsfuseBinary(): string | null {
 function stopper(mountpoint: string, child: ResultPromise): () => Promise<string> {
   return async () => {
     await unmount(mountpoint);
-    return String((await child).stderr);
+    const said = String((await child).stderr);
+    // Our daemons drop root and cannot remove their own record.
+    pruneDaemonRecords();
+    return said;
   };
 }
 
