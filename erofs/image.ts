@@ -132,6 +132,11 @@ export class ErofsImage {
     return this.sources.reduce((sum, source) => sum + source.preads, 0);
   }
 
+  /** Bytes those pread(2) calls read. */
+  get bytesRead(): number {
+    return this.sources.reduce((sum, source) => sum + source.bytesRead, 0);
+  }
+
   inode(ino: number): ErofsInode {
     const cached = this.inodes.get(ino);
     if (cached) return cached;

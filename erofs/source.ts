@@ -20,8 +20,9 @@ export class ImageSource {
   private readonly fd: number;
   private readonly pages = new Map<number, Buffer>();
   private readonly maxPages: number;
-  /** pread(2) calls made, for the walk benchmark and the FUSE facts. */
+  /** pread(2) calls made and bytes they read, for the walk benchmark and the tests. */
   preads = 0;
+  bytesRead = 0;
 
   constructor(
     readonly path: string,
@@ -129,6 +130,7 @@ export class ImageSource {
         });
       }
       done += got;
+      this.bytesRead += got;
     }
   }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { readCompressionConfig } from '../erofs/compress/config.js';
-import { mapContextOf } from '../erofs/compress/index.js';
+import { DECODED_CACHE_BYTES, mapContextOf } from '../erofs/compress/index.js';
 import { type CompressedExtent, mapCompressed, readZInfo } from '../erofs/compress/map.js';
 import { crc32c } from '../erofs/crc32c.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from '../erofs/errors.js';
@@ -198,7 +198,7 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
     });
   }
 
-  it('cold 4 KiB random reads then 128 KiB sequential reads of a 3 MiB lz4 file equal its bytes (cache entries from many slabs, one reused raw buffer)', async () => {
+  it('cold 4 KiB random reads then 128 KiB sequential reads of a 12 MiB lz4 file equal its bytes (cache entries from many slabs, the slab ring reused, one reused raw buffer)', async () => {
     const tree = join(work, 'slab-tree');
     mkdirSync(tree, { recursive: true });
     const random = new SeededRandom('slabs');
@@ -206,8 +206,9 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
       { length: 300 },
       () => `${seededBytes(`w${random.int(0, 1e9)}`, 6).toString('hex')} `,
     );
+    // Larger than the decoded-pcluster cache: the slab ring wraps and drops what it held.
     const text = Buffer.from(
-      Array.from({ length: (3 * 1024 * 1024) / 13 }, () => words[random.int(0, 299)]).join(''),
+      Array.from({ length: (12 * 1024 * 1024) / 13 }, () => words[random.int(0, 299)]).join(''),
     );
     writeFileSync(join(tree, 'text'), text);
     const path = join(work, 'slabs.erofs');
@@ -216,17 +217,31 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
       const inode = image.resolve('/text');
       assert.ok(isCompressed(inode));
       const pages = Array.from({ length: Math.ceil(text.length / 4096) }, (_, page) => page);
-      // Twice over every page in random order: the second pass hits entries cached in older slabs.
-      for (const page of [...random.shuffled(pages), ...random.shuffled(pages)]) {
-        const offset = page * 4096;
-        assert.deepEqual(
-          image.read(inode, offset, 4096),
-          text.subarray(offset, offset + 4096),
-          `page ${page}`,
-        );
+      // Slabs are the reader's only 1 MiB allocations: count them.
+      const allocate = Buffer.allocUnsafeSlow;
+      let slabs = 0;
+      Buffer.allocUnsafeSlow = (size: number) => {
+        if (size === 1024 * 1024) slabs++;
+        return allocate(size);
+      };
+      try {
+        // Twice over every page in random order: the second pass hits entries cached in older
+        // slabs, and misses those a reused slab dropped.
+        for (const page of [...random.shuffled(pages), ...random.shuffled(pages)]) {
+          const offset = page * 4096;
+          assert.deepEqual(
+            image.read(inode, offset, 4096),
+            text.subarray(offset, offset + 4096),
+            `page ${page}`,
+          );
+        }
+      } finally {
+        Buffer.allocUnsafeSlow = allocate;
       }
       const cache = image.decodedPclusters!;
       assert.ok(cache.bytes > 1024 * 1024, `${cache.bytes} bytes cached: more than one 1 MiB slab`);
+      assert.ok(cache.hits > 0, 'the second pass hit cached extents');
+      assert.equal(slabs, DECODED_CACHE_BYTES / (1024 * 1024), 'the slabs are a ring, reused once full');
       for (let offset = 0; offset < text.length; offset += 128 * 1024) {
         assert.deepEqual(
           image.read(inode, offset, 128 * 1024),
@@ -234,6 +249,90 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
           `sequential ${offset}`,
         );
       }
+    });
+  });
+
+  it('reads take from the image what they need: one pread for a 4 KiB read across two adjacent pclusters, exact pclusters for random reads, read-ahead for a stream', async () => {
+    const tree = join(work, 'span-tree');
+    mkdirSync(tree, { recursive: true });
+    const random = new SeededRandom('spans');
+    const words = Array.from(
+      { length: 300 },
+      () => `${seededBytes(`s${random.int(0, 1e9)}`, 5).toString('hex')} `,
+    );
+    const text = Buffer.from(
+      Array.from({ length: (4 * 1024 * 1024) / 11 }, () => words[random.int(0, 299)]).join(''),
+    );
+    writeFileSync(join(tree, 'text'), text);
+    const path = join(work, 'spans.erofs');
+    await execa('mkfs.erofs', ['--quiet', '-T0', '-zlz4', path, tree]);
+    withImage(path, (image) => {
+      const inode = image.resolve('/text');
+      // Maps the whole file first: its index pages are then in the metadata cache, and every
+      // pread below is pcluster data.
+      const extents = extentsOf(image, inode).filter(
+        (extent): extent is Extract<CompressedExtent, { kind: 'device' | 'inline' }> =>
+          extent.kind === 'device',
+      );
+      assert.ok(extents.length > 100, `${extents.length} pclusters`);
+      const reads = () => ({ preads: image.preads, bytes: image.bytesRead });
+      const since = (before: { preads: number; bytes: number }) => ({
+        preads: image.preads - before.preads,
+        bytes: image.bytesRead - before.bytes,
+      });
+
+      // Random single-pcluster reads in the first half, from its end back (never where the last
+      // read ended); reads across two in the second half (none of them cached yet).
+      let lone = 0;
+      const half = Math.floor(extents.length / 2);
+      for (let index = half - 2; index > 0 && lone < 20; index -= 7) {
+        const extent = extents[index]!;
+        const offset = Math.ceil(extent.logical / 4096) * 4096;
+        if (offset + 4096 > extent.logical + extent.length) continue;
+        const before = reads();
+        assert.deepEqual(image.read(inode, offset, 4096), text.subarray(offset, offset + 4096));
+        assert.deepEqual(since(before), { preads: 1, bytes: extent.encodedLength }, `lone pcluster ${index}`);
+        lone++;
+      }
+      assert.ok(lone >= 10, `${lone} reads inside one pcluster`);
+
+      // A read across the end of one pcluster into the next, adjacent on the device.
+      let spanning = 0;
+      for (let index = extents.length - 3; index > half && spanning < 20; index -= 5) {
+        const [first, second] = [extents[index]!, extents[index + 1]!];
+        const boundary = first.logical + first.length;
+        const offset = Math.floor((boundary - 1) / 4096) * 4096;
+        if (
+          second.physical !== first.physical + first.encodedLength ||
+          offset < first.logical ||
+          offset + 4096 > second.logical + second.length ||
+          offset + 4096 <= boundary
+        ) {
+          continue;
+        }
+        const before = reads();
+        assert.deepEqual(image.read(inode, offset, 4096), text.subarray(offset, offset + 4096));
+        assert.deepEqual(
+          since(before),
+          { preads: 1, bytes: first.encodedLength + second.encodedLength },
+          `pclusters ${index} and ${index + 1}`,
+        );
+        spanning++;
+      }
+      assert.ok(spanning >= 10, `${spanning} reads across two pclusters`);
+
+      // A stream: 128 KiB reads from the start read ahead in windows of many pclusters.
+      const before = reads();
+      for (let offset = 0; offset < text.length; offset += 128 * 1024) {
+        assert.deepEqual(image.read(inode, offset, 128 * 1024), text.subarray(offset, offset + 128 * 1024));
+      }
+      const stream = since(before);
+      const encoded = extents.reduce((sum, extent) => sum + extent.encodedLength, 0);
+      assert.ok(
+        stream.preads * 16 < extents.length,
+        `${stream.preads} preads for ${extents.length} pclusters`,
+      );
+      assert.ok(stream.bytes < encoded + 256 * 1024, `${stream.bytes} bytes read for ${encoded} encoded`);
     });
   });
 
@@ -488,7 +587,10 @@ describe('compressed images: corruption is an ErofsCorruptError, quickly', () =>
   for (const name of ['lz4', 'lzma', 'deflate', 'zstd']) {
     it(`${name}: garbage in place of compressed data`, () => {
       const path = corrupted(name, '/data/big_text', (bytes, image, inode) => {
-        const extents = extentsOf(image, inode).filter((extent) => extent.kind === 'device');
+        const extents = extentsOf(image, inode).filter(
+          (extent): extent is Extract<CompressedExtent, { kind: 'device' | 'inline' }> =>
+            extent.kind === 'device',
+        );
         for (const [index, extent] of extents.entries()) {
           if (extent.kind !== 'device' || extent.format > 3) continue;
           seededBytes(`garbage/${name}/${index}`, extent.encodedLength).copy(bytes, extent.physical);

@@ -76,8 +76,12 @@ export interface ZInfo {
   cursor: { index: number; physical: number } | null;
   /** The metadata block the last index came from: neighbouring lclusters share it. */
   indexBlock: { offset: number; bytes: Buffer } | null;
-  /** The last lcluster decoded: one extent's walk ends at the HEAD the next one starts from. */
-  lastLcluster: Lcluster | null;
+  /**
+   * The last lcluster decoded (lcn -1: none), one record every load overwrites, so a read allocates
+   * none: callers take what they keep from it before the next load. It doubles as a one-lcluster
+   * memo: one extent's walk ends at the HEAD the next one starts from.
+   */
+  lcluster: Lcluster;
   /** The last compact pack decoded. */
   pack: DecodedPack | null;
 }
@@ -149,7 +153,17 @@ export function readZInfo(context: MapContext): ZInfo {
     headerOffset,
     cursor: null,
     indexBlock: null,
-    lastLcluster: null,
+    lcluster: {
+      lcn: -1,
+      type: 0,
+      clusterOfs: 0,
+      blockAddress: 0,
+      delta0: 0,
+      delta1: 0,
+      compressedBlocks: 0,
+      partialRef: false,
+      nextPackOffset: 0,
+    },
     pack: null,
   };
   const clusterBits = header.u8(ZMapHeader.clusterBits, 'h_clusterbits');
@@ -242,24 +256,29 @@ function mapLclusters(context: MapContext, info: ZInfo, position: number): Compr
   const lclusterSize = 2 ** info.lclusterBits;
   const first = loadLcluster(context, info, Math.floor(position / lclusterSize));
   const head = headOf(context, info, first, position);
-  const logical = head.lcn * lclusterSize + head.clusterOfs;
-  if (info.fragment && head.lcn === info.tailHeadLcn) {
+  // The HEAD's fields, before the loads below overwrite the record.
+  const headLcn = head.lcn;
+  const headType = head.type;
+  const headPartialRef = head.partialRef;
+  const headBlockAddress = head.blockAddress;
+  const logical = headLcn * lclusterSize + head.clusterOfs;
+  if (info.fragment && headLcn === info.tailHeadLcn) {
     return { kind: 'fragment', logical, length: inode.size - logical, packedOffset: info.fragmentOffset };
   }
-  const inline = info.inlineSize > 0 && head.lcn === info.tailHeadLcn;
+  const inline = info.inlineSize > 0 && headLcn === info.tailHeadLcn;
   // The block count first: decodedLength's last load is then the next HEAD, which the next
   // extent's mapping starts from (and finds in the one-lcluster memo).
-  const blocks = inline ? 0 : compressedBlocks(context, info, head);
-  const { length, full } = decodedLength(context, info, head, logical);
+  const blocks = inline ? 0 : compressedBlocks(context, info, headLcn, headType);
+  const { length, full } = decodedLength(context, info, headLcn, logical);
   // Like the kernel, only an extent that ends at the next HEAD is decoded as a whole stream; the
   // EOF extent ends wherever i_size says, so its pcluster is decoded as a prefix.
-  const partial = head.partialRef || !full;
+  const partial = headPartialRef || !full;
   const format =
-    head.type === LclusterType.PLAIN
+    headType === LclusterType.PLAIN
       ? info.advise & ZAdvise.INTERLACED_PCLUSTER
         ? PlainFormat.INTERLACED
         : PlainFormat.SHIFTED
-      : head.type === LclusterType.HEAD2
+      : headType === LclusterType.HEAD2
         ? info.algorithms[1]
         : info.algorithms[0];
   if (inline) {
@@ -285,7 +304,7 @@ function mapLclusters(context: MapContext, info: ZInfo, position: number): Compr
     kind: 'device',
     logical,
     length,
-    physical: head.blockAddress * sb.blockSize,
+    physical: headBlockAddress * sb.blockSize,
     encodedLength: blocks * sb.blockSize,
     format,
     partial,
@@ -322,13 +341,13 @@ function lookBack(context: MapContext, info: ZInfo, fromLcn: number, distance: n
 }
 
 /** The block count of a HEAD's pcluster: 1, or the CBLKCNT of the next lcluster for big pclusters. */
-function compressedBlocks(context: MapContext, info: ZInfo, head: Lcluster): number {
+function compressedBlocks(context: MapContext, info: ZInfo, headLcn: number, headType: number): number {
   const big1 = (info.advise & ZAdvise.BIG_PCLUSTER_1) !== 0;
   const big2 = (info.advise & ZAdvise.BIG_PCLUSTER_2) !== 0;
-  const next = head.lcn + 1;
+  const next = headLcn + 1;
   if (
-    (head.type === LclusterType.HEAD1 && !big1) ||
-    ((head.type === LclusterType.PLAIN || head.type === LclusterType.HEAD2) && !big2) ||
+    (headType === LclusterType.HEAD1 && !big1) ||
+    ((headType === LclusterType.PLAIN || headType === LclusterType.HEAD2) && !big2) ||
     next * 2 ** info.lclusterBits >= context.inode.size
   ) {
     return 1;
@@ -347,16 +366,16 @@ function compressedBlocks(context: MapContext, info: ZInfo, head: Lcluster): num
 function decodedLength(
   context: MapContext,
   info: ZInfo,
-  head: Lcluster,
+  headLcn: number,
   logical: number,
 ): { length: number; full: boolean } {
   const lclusterSize = 2 ** info.lclusterBits;
   const size = context.inode.size;
   const maxDistance = Math.ceil(Z_EROFS_PCLUSTER_MAX_DSIZE / lclusterSize) + 1;
-  let lcn = head.lcn + 1;
+  let lcn = headLcn + 1;
   for (;;) {
     if (lcn * lclusterSize >= size) return { length: size - logical, full: false };
-    if (lcn - head.lcn > maxDistance) {
+    if (lcn - headLcn > maxDistance) {
       throw corrupt(context, `extent at ${logical} exceeds the decoded pcluster limit`);
     }
     const lcluster = loadLcluster(context, info, lcn);
@@ -395,25 +414,34 @@ function readIndex(context: MapContext, info: ZInfo, offset: number, length: num
   return context.readMeta(offset, length, what);
 }
 
+/** Lcluster `lcn`, decoded into `info.lcluster` (which it returns). */
 function loadLcluster(context: MapContext, info: ZInfo, lcn: number): Lcluster {
-  const last = info.lastLcluster;
-  if (last !== null && last.lcn === lcn) return last;
+  const lcluster = info.lcluster;
+  if (lcluster.lcn === lcn) return lcluster;
   const lclusterSize = 2 ** info.lclusterBits;
   if (lcn < 0 || lcn * lclusterSize >= context.inode.size) {
     throw corrupt(context, `lcluster ${lcn} is past the end of the file`);
   }
-  const lcluster =
-    context.inode.dataLayout === DataLayout.COMPRESSED_COMPACT
-      ? loadCompactLcluster(context, info, lcn)
-      : loadFullLcluster(context, info, lcn);
+  // No memo hit for a record a failed load left half written.
+  lcluster.lcn = -1;
+  lcluster.clusterOfs = 0;
+  lcluster.blockAddress = 0;
+  lcluster.delta0 = 0;
+  lcluster.delta1 = 0;
+  lcluster.compressedBlocks = 0;
+  lcluster.partialRef = false;
+  if (context.inode.dataLayout === DataLayout.COMPRESSED_COMPACT)
+    loadCompactLcluster(context, info, lcn, lcluster);
+  else loadFullLcluster(context, info, lcn, lcluster);
   if (lcluster.type !== LclusterType.NONHEAD && lcluster.clusterOfs >= lclusterSize) {
     throw corrupt(context, `clusterofs ${lcluster.clusterOfs} of lcn ${lcn} is past its lcluster`);
   }
-  info.lastLcluster = lcluster;
+  lcluster.lcn = lcn;
   return lcluster;
 }
 
-function loadFullLcluster(context: MapContext, info: ZInfo, lcn: number): Lcluster {
+/** Fills `lcluster` (its other fields zeroed by the caller) from full index `lcn`. */
+function loadFullLcluster(context: MapContext, info: ZInfo, lcn: number, lcluster: Lcluster): void {
   const offset = info.headerOffset + ZMapHeader.LEGACY_SIZE + lcn * LclusterIndex.SIZE;
   const index = new ByteView(
     readIndex(context, info, offset, LclusterIndex.SIZE, 'lcluster index'),
@@ -421,17 +449,8 @@ function loadFullLcluster(context: MapContext, info: ZInfo, lcn: number): Lclust
     context.inode.ino,
   );
   const advise = index.u16(LclusterIndex.advise);
-  const lcluster: Lcluster = {
-    lcn,
-    type: advise & Z_EROFS_LI_LCLUSTER_TYPE_MASK,
-    clusterOfs: 0,
-    blockAddress: 0,
-    delta0: 0,
-    delta1: 0,
-    compressedBlocks: 0,
-    partialRef: false,
-    nextPackOffset: offset + LclusterIndex.SIZE,
-  };
+  lcluster.type = advise & Z_EROFS_LI_LCLUSTER_TYPE_MASK;
+  lcluster.nextPackOffset = offset + LclusterIndex.SIZE;
   if (lcluster.type === LclusterType.NONHEAD) {
     lcluster.clusterOfs = 2 ** info.lclusterBits;
     lcluster.delta0 = index.u16(LclusterIndex.delta0);
@@ -448,7 +467,6 @@ function loadFullLcluster(context: MapContext, info: ZInfo, lcn: number): Lclust
     lcluster.clusterOfs = index.u16(LclusterIndex.clusterOfs);
     lcluster.blockAddress = index.u32(LclusterIndex.blkaddr);
   }
-  return lcluster;
 }
 
 /**
@@ -456,7 +474,7 @@ function loadFullLcluster(context: MapContext, info: ZInfo, lcn: number): Lclust
  * of 16 two-byte entries, then 4-byte entries again. A pack's entries hold lclusterbits of
  * clusterofs/delta plus a 2-bit type; its last 4 bytes hold the block address the HEADs count from.
  */
-function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number): Lcluster {
+function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number, lcluster: Lcluster): void {
   const { sb, inode } = context;
   const base = info.headerOffset + ZMapHeader.SIZE;
   const totalIndexes = Math.ceil(inode.size / sb.blockSize);
@@ -491,17 +509,7 @@ function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number): Lcl
   const packStart = position - (position % pack.bytes);
   const { lows, types, blockAddress } = compactPackAt(context, info, packStart, pack);
   let slot = (position - packStart) >> entryShift;
-  const lcluster: Lcluster = {
-    lcn,
-    type: 0,
-    clusterOfs: 0,
-    blockAddress: 0,
-    delta0: 0,
-    delta1: 0,
-    compressedBlocks: 0,
-    partialRef: false,
-    nextPackOffset: packStart + pack.bytes,
-  };
+  lcluster.nextPackOffset = packStart + pack.bytes;
   const low = lows[slot]!;
   lcluster.type = types[slot]!;
   const bigPcluster = (info.advise & ZAdvise.BIG_PCLUSTER_1) !== 0;
@@ -521,7 +529,7 @@ function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number): Lcl
         types[slot - 1] !== LclusterType.NONHEAD ? 0 : previous & Z_EROFS_LI_D0_CBLKCNT ? 1 : previous;
       lcluster.delta0 = before + 1;
     }
-    return lcluster;
+    return;
   }
   lcluster.clusterOfs = low;
   // A HEAD's block is the pack's base plus the blocks of the pclusters before it in the pack.
@@ -552,7 +560,6 @@ function loadCompactLcluster(context: MapContext, info: ZInfo, lcn: number): Lcl
     }
   }
   lcluster.blockAddress = blockAddress + blocks;
-  return lcluster;
 }
 
 /**
@@ -573,8 +580,11 @@ function compactPackAt(
   );
   const lowBits = Math.max(info.lclusterBits, Math.log2(Z_EROFS_LI_D0_CBLKCNT) + 1);
   const entryBits = ((pack.bytes - CompactPack.BLKADDR_SIZE) * 8) / pack.entries;
-  const lows = new Uint16Array(pack.entries);
-  const types = new Uint8Array(pack.entries);
+  // The arrays of the pack decoded before are overwritten: only the last pack is kept.
+  const reuse = info.pack !== null && info.pack.lows.length === pack.entries;
+  const lows = reuse ? info.pack!.lows : new Uint16Array(pack.entries);
+  const types = reuse ? info.pack!.types : new Uint8Array(pack.entries);
+  info.pack = null;
   for (let slot = 0; slot < pack.entries; slot++) {
     // An entry spans at most 7 + 14 + 2 = 23 bits from its first byte: three bytes hold it, and
     // every entry has three bytes before the pack's end (the block address follows the entries).
