@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { readCompressionConfig } from '../erofs/compress/config.js';
-import { DECODED_CACHE_BYTES, mapContextOf } from '../erofs/compress/index.js';
+import { mapContextOf, SLAB_RING_BYTES } from '../erofs/compress/index.js';
 import { type CompressedExtent, mapCompressed, readZInfo } from '../erofs/compress/map.js';
 import { crc32c } from '../erofs/crc32c.js';
 import { ErofsCorruptError, ErofsUnsupportedError } from '../erofs/errors.js';
@@ -241,7 +241,7 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
       const cache = image.decodedPclusters!;
       assert.ok(cache.bytes > 1024 * 1024, `${cache.bytes} bytes cached: more than one 1 MiB slab`);
       assert.ok(cache.hits > 0, 'the second pass hit cached extents');
-      assert.equal(slabs, DECODED_CACHE_BYTES / (1024 * 1024), 'the slabs are a ring, reused once full');
+      assert.equal(slabs, SLAB_RING_BYTES / (1024 * 1024), 'the slabs are a ring, reused once full');
       for (let offset = 0; offset < text.length; offset += 128 * 1024) {
         assert.deepEqual(
           image.read(inode, offset, 128 * 1024),
