@@ -81,6 +81,27 @@ function extentsOf(image: ErofsImage, inode: ErofsInode): CompressedExtent[] {
   return extents;
 }
 
+/** An lz4 image of one text-like file `/text` of about `mib` MiB (300 words of 12 hex digits). */
+async function lz4TextImage(
+  name: string,
+  mib: number,
+  random: SeededRandom,
+): Promise<{ path: string; text: Buffer }> {
+  const tree = join(work, `${name}-tree`);
+  mkdirSync(tree, { recursive: true });
+  const words = Array.from(
+    { length: 300 },
+    () => `${seededBytes(`w${random.int(0, 1e9)}`, 6).toString('hex')} `,
+  );
+  const text = Buffer.from(
+    Array.from({ length: (mib * 1024 * 1024) / 13 }, () => words[random.int(0, 299)]).join(''),
+  );
+  writeFileSync(join(tree, 'text'), text);
+  const path = join(work, `${name}.erofs`);
+  await execa('mkfs.erofs', ['--quiet', '-T0', '-zlz4', path, tree]);
+  return { path, text };
+}
+
 describe('compressed images from mkfs.erofs 1.5 (Debian) against the kernel mount', () => {
   const tree = join(work, 'tree');
   before(async () => {
@@ -199,20 +220,9 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
   }
 
   it('cold 4 KiB random reads then 128 KiB sequential reads of a 12 MiB lz4 file equal its bytes (cache entries from many slabs, the slab ring reused, one reused raw buffer)', async () => {
-    const tree = join(work, 'slab-tree');
-    mkdirSync(tree, { recursive: true });
     const random = new SeededRandom('slabs');
-    const words = Array.from(
-      { length: 300 },
-      () => `${seededBytes(`w${random.int(0, 1e9)}`, 6).toString('hex')} `,
-    );
-    // Larger than the decoded-pcluster cache: the slab ring wraps and drops what it held.
-    const text = Buffer.from(
-      Array.from({ length: (12 * 1024 * 1024) / 13 }, () => words[random.int(0, 299)]).join(''),
-    );
-    writeFileSync(join(tree, 'text'), text);
-    const path = join(work, 'slabs.erofs');
-    await execa('mkfs.erofs', ['--quiet', '-T0', '-zlz4', path, tree]);
+    // Larger than the slab ring: it wraps and drops what it held.
+    const { path, text } = await lz4TextImage('slabs', 12, random);
     withImage(path, (image) => {
       const inode = image.resolve('/text');
       assert.ok(isCompressed(inode));
@@ -253,19 +263,7 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
   });
 
   it('reads take from the image what they need: one pread for a 4 KiB read across two adjacent pclusters, exact pclusters for random reads, read-ahead for a stream', async () => {
-    const tree = join(work, 'span-tree');
-    mkdirSync(tree, { recursive: true });
-    const random = new SeededRandom('spans');
-    const words = Array.from(
-      { length: 300 },
-      () => `${seededBytes(`s${random.int(0, 1e9)}`, 5).toString('hex')} `,
-    );
-    const text = Buffer.from(
-      Array.from({ length: (4 * 1024 * 1024) / 11 }, () => words[random.int(0, 299)]).join(''),
-    );
-    writeFileSync(join(tree, 'text'), text);
-    const path = join(work, 'spans.erofs');
-    await execa('mkfs.erofs', ['--quiet', '-T0', '-zlz4', path, tree]);
+    const { path, text } = await lz4TextImage('spans', 4, new SeededRandom('spans'));
     withImage(path, (image) => {
       const inode = image.resolve('/text');
       // Maps the whole file first: its index pages are then in the metadata cache, and every
