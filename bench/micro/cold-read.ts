@@ -13,7 +13,10 @@
  * Setups run interleaved (a fresh shuffled order for every kind in every round). The C loop (build/Release/fusebench-roundtrip) reads:
  *   seq-1m      the big files through with 1 MiB read(2)s: MiB/s;
  *   rand-4k     4 KiB preads at random page offsets of the big files: µs per read.
- * Medians over rounds, with the ratio to erofsfuse's median. Then, on its own line, the daemon
+ * Medians over rounds, with the ratio to erofsfuse's median. With both ways, a line per image
+ * gives each daemon's warm-up: its median fresh sample's time minus its median running sample's
+ * (the fresh and running samples read different files of the same size at different times, so
+ * this is an estimate). Then, on its own line, the daemon
  * cold start: from exec to the mount answering its first stat, with the page cache dropped first
  * (process start, module load, the image's superblock and root), median of a few starts.
  *
@@ -197,6 +200,8 @@ try {
   const random = new SeededRandom('cold-read-order');
   const output: string[] = [];
   for (const [compression, image] of images) {
+    /** Median time of one whole sample (ms), by mode, setup and kind. */
+    const sampleMs = new Map<string, number>();
     for (const mode of daemonModes) {
       for (const definition of available) {
         const mountpoint = join(work, `mnt-${compression}-${mode}-${definition.name}`);
@@ -256,11 +261,33 @@ try {
           ],
         ),
       );
+      for (const setup of mounted)
+        for (const kind of kinds) {
+          const median = percentile(samples.get(`${setup.name}/${kind}`)!, 0.5);
+          const perSample = kind === 'read-seq-1m' ? FILES * MIB : READS;
+          sampleMs.set(`${mode}/${setup.name}/${kind}`, (median * perSample) / 1e6);
+        }
       for (const setup of mounted.splice(0).reverse()) {
         const said = await setup.stop();
         const summary = said?.split('\n').find((line) => /requests:/.test(line));
         if (summary) output.push(`${setup.name}: ${summary.replace(/^fusebench: /, '')}`);
       }
+    }
+    if (daemonModes.length === 2) {
+      // What a fresh daemon pays on top of a running one for the same kind of sample: its first
+      // requests in unoptimized code and first touches of its memory (the start itself excluded).
+      const costs = available
+        .filter((definition) => definition.name !== 'kernel-erofs')
+        .map((definition) => {
+          const extra = (kind: Kind) =>
+            sampleMs.get(`fresh/${definition.name}/${kind}`)! -
+            sampleMs.get(`running/${definition.name}/${kind}`)!;
+          const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(0)} ms`;
+          return `${definition.name} seq ${signed(extra('read-seq-1m'))}, random ${signed(extra('read-random-4k'))}`;
+        });
+      output.push(
+        `fresh-daemon warm-up, ${compression === 'none' ? 'uncompressed' : compression} (median fresh sample - median running sample): ${costs.join('; ')}`,
+      );
     }
   }
   const image = images.values().next().value!;
