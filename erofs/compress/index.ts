@@ -282,10 +282,12 @@ export class CompressedReader {
       end += extent.encodedLength;
       count++;
     }
-    // Sequential: where the last read ended, or inside the last window (a pcluster across its end).
+    // Sequential: where the last read ended, or inside the window the last read was (a pcluster
+    // across the window's end).
     const window = this.window;
+    const lastWasWindow = window !== null && this.rawEnd === window.start + window.bytes.length;
     const sequential =
-      start === this.rawEnd || (window !== null && start > window.start && start < this.rawEnd);
+      start === this.rawEnd || (lastWasWindow && start > window.start && start < this.rawEnd);
     this.sequentialRun = sequential ? this.sequentialRun + 1 : 0;
     this.rawEnd = end;
     const span = end - start;
