@@ -179,7 +179,7 @@ export class ErofsImage {
       inode.dataLayout === DataLayout.COMPRESSED_COMPACT
     ) {
       this.compressed ??= new CompressedReader(this);
-      this.compressed.read(inode, position, count, target.subarray(at, at + count));
+      this.compressed.read(inode, position, target.subarray(at, at + count));
       return count;
     }
     const end = position + count;

@@ -114,8 +114,11 @@ export class CompressedReader {
     this.slab = -1;
   }
 
-  /** `length` bytes (already clipped to i_size by the caller) from `position` of a compressed inode. */
-  read(inode: ErofsInode, position: number, length: number, into: Buffer | null = null): Buffer {
+  /**
+   * `out.length` bytes (already clipped to i_size by the caller) from `position` of a compressed
+   * inode, into `out` (a reused reply buffer: no fresh pages per read).
+   */
+  read(inode: ErofsInode, position: number, out: Buffer): void {
     if (this.nesting >= MAX_NESTING) {
       throw new ErofsCorruptError('compressed reads nest too deeply (a packed inode or metabox loop)', {
         nid: inode.ino,
@@ -126,7 +129,7 @@ export class CompressedReader {
       this.config ??= readCompressionConfig(this.image.sb, (offset, count, what) =>
         this.image.readDevice(0, offset, count, what),
       );
-      return this.readRange(inode, position, length, into);
+      this.readRange(inode, position, out);
     } finally {
       this.nesting--;
     }
@@ -143,11 +146,9 @@ export class CompressedReader {
     return mapping;
   }
 
-  /** Into `into` when it is large enough (a reused reply buffer: no fresh pages per read). */
-  private readRange(inode: ErofsInode, position: number, length: number, into: Buffer | null): Buffer {
+  private readRange(inode: ErofsInode, position: number, out: Buffer): void {
     const { context, info } = this.mapping(inode);
-    const end = position + length;
-    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    const end = position + out.length;
     // Every extent holds the byte at `done` (mapCompressed checks), so each pass makes progress:
     // at most one extent per lcluster the read touches, plus one.
     const extents: CompressedExtent[] = [];
@@ -178,7 +179,6 @@ export class CompressedReader {
       }
       done += take;
     }
-    return out;
   }
 
   /**
