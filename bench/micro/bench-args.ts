@@ -26,3 +26,11 @@ export function positiveIntegerFlag(script: string, flag: string, text: string):
     refuseFlag(script, `${flag} must be a positive integer (got '${text}')`);
   return value;
 }
+
+/** A flag's comma-separated values, each one of `known`, or the script ends with one line. */
+export function listFlag(script: string, flag: string, text: string, known: readonly string[]): string[] {
+  const values = text.split(',');
+  for (const value of values)
+    if (!known.includes(value)) refuseFlag(script, `${flag} takes ${known.join(', ')} (got '${value}')`);
+  return values;
+}

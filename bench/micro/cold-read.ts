@@ -32,7 +32,7 @@ import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { dropKernelCaches } from '../../runners/kernel-caches.js';
-import { benchArgs, positiveIntegerFlag, refuseFlag } from './bench-args.js';
+import { benchArgs, listFlag, positiveIntegerFlag } from './bench-args.js';
 import {
   erofsfuseBinary,
   type MountedSetup,
@@ -60,16 +60,8 @@ const MIB = positive('--mib', values.mib!);
 const READS = positive('--reads', values.reads!);
 const ROUNDS = positive('--rounds', values.rounds!);
 const STARTS = positive('--starts', values.starts!);
-/** The comma-separated values of `flag`, each one of `known`, or the script ends with one line. */
-function listFlag(flag: string, text: string, known: readonly string[]): string[] {
-  const values = text.split(',');
-  for (const value of values)
-    if (!known.includes(value))
-      refuseFlag(import.meta.filename, `${flag} takes ${known.join(' and ')} (got '${value}')`);
-  return values;
-}
-const compressions = listFlag('--compression', values.compression!, ['none', 'lz4']);
-const daemonModes = listFlag('--daemons', values.daemons!, ['fresh', 'running']);
+const compressions = listFlag(import.meta.filename, '--compression', values.compression!, ['none', 'lz4']);
+const daemonModes = listFlag(import.meta.filename, '--daemons', values.daemons!, ['fresh', 'running']);
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 const kinds = ['read-seq-1m', 'read-random-4k'] as const;
 type Kind = (typeof kinds)[number];

@@ -25,7 +25,7 @@ import { execa } from 'execa';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
-import { benchArgs, positiveIntegerFlag, refuseFlag } from './bench-args.js';
+import { benchArgs, listFlag, positiveIntegerFlag } from './bench-args.js';
 import {
   erofsfuseBinary,
   type MountedSetup,
@@ -54,11 +54,12 @@ const COUNT = positive('--count', values.count!);
 const ROUNDS = positive('--rounds', values.rounds!);
 const PROCESSES = values.processes!.split(',').map((text) => positive('--processes', text));
 const THREADS = values.threads!.split(',').map((text) => positive('--threads', text));
-const KINDS = values.kinds!.split(',');
-const knownKinds = ['getxattr', 'open-close', 'stat-missing', 'read-direct-4k'];
-for (const kind of KINDS)
-  if (!knownKinds.includes(kind))
-    refuseFlag(import.meta.filename, `unknown kind '${kind}' (${knownKinds.join(', ')})`);
+const KINDS = listFlag(import.meta.filename, '--kinds', values.kinds!, [
+  'getxattr',
+  'open-close',
+  'stat-missing',
+  'read-direct-4k',
+]);
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 
 interface Candidate {
