@@ -31,6 +31,10 @@ const processOptions = (signal: AbortSignal) =>
 
 type ClientChild = ResultPromise<ReturnType<typeof processOptions>>;
 
+/** The last line an ended client wrote to stderr, or null when it wrote none. */
+const lastStderrLine = (ended: { stderr: unknown }): string | null =>
+  String(ended.stderr).trim().split('\n').at(-1) || null;
+
 class ClientProcess {
   private readonly lines: AsyncIterator<string>;
 
@@ -65,8 +69,7 @@ class ClientProcess {
   /** Kills the process and gives the last line it wrote to stderr, if any. */
   async kill(): Promise<string | null> {
     this.child.kill('SIGKILL');
-    const result = await this.child;
-    return String(result.stderr).trim().split('\n').at(-1) || null;
+    return lastStderrLine(await this.child);
   }
 }
 
@@ -101,9 +104,7 @@ export class ClientJobRun {
     this.client.child.stdin.end();
     const result = await this.client.child;
     if (result.exitCode !== 0)
-      throw new FatalError(
-        `client failed: ${String(result.stderr).trim().split('\n').at(-1) ?? `exit ${result.exitCode}`}`,
-      );
+      throw new FatalError(`client failed: ${lastStderrLine(result) ?? `exit ${result.exitCode}`}`);
   }
 
   /** Ends the job abnormally: the process is killed (a Node client is not reused); gives its last stderr line. */
