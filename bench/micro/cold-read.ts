@@ -192,6 +192,7 @@ try {
   const random = new SeededRandom('cold-read-order');
   const output: string[] = [];
   for (const [compression, image] of images) {
+    const imageName = compression === 'none' ? 'uncompressed' : compression;
     /** Median time of one whole sample (ms), by mode, setup and kind. */
     const sampleMs = new Map<string, number>();
     for (const mode of daemonModes) {
@@ -238,7 +239,7 @@ try {
       const toMibPerSecond = (nsPerMib: number) => 1e9 / nsPerMib;
       const toMicroseconds = (ns: number) => ns / 1000;
       output.push(
-        `image: ${compression === 'none' ? 'uncompressed' : compression}, ${FILES} files x ${MIB} MiB per sample; ${mode} daemon; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
+        `image: ${imageName}, ${FILES} files x ${MIB} MiB per sample; ${mode} daemon; cold (drop_caches=3 before each sample); medians of ${ROUNDS} rounds${reference ? '; (time ratio to erofsfuse)' : ''}`,
         table(
           ['cold read', ...mounted.map((setup) => setup.name)],
           [
@@ -278,7 +279,7 @@ try {
           return `${definition.name} seq ${signed(extra('read-seq-1m'))}, random ${signed(extra('read-random-4k'))}`;
         });
       output.push(
-        `fresh-daemon warm-up, ${compression === 'none' ? 'uncompressed' : compression} (median fresh sample - median running sample): ${costs.join('; ')}`,
+        `fresh-daemon warm-up, ${imageName} (median fresh sample - median running sample): ${costs.join('; ')}`,
       );
     }
   }
