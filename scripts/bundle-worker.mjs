@@ -1,37 +1,45 @@
 // Bundles the devfuse serving thread (dist/fuse/transports/devfuse-worker.js and the ~25 modules
-// it loads: the FUSE server, both backends, the EROFS reader) into one ES module beside it, with a
-// list of its inputs for the daemon's staleness check (fuse/transports/worker-bundle.ts).
-// Why: every fresh daemon starts a worker thread, and its ESM loader resolving, reading and
-// linking those files one by one was the largest part of the daemon's cold start.
-// Kept out of the bundle: npm packages (native bindings load from node_modules), the native
-// syscalls module (its require path is relative to dist/lib/, and the external import keeps
-// that file where it is), and the io_uring thread's module (only a ring thread loads it).
-import { writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+// it loads: the FUSE server, both backends, the EROFS reader) into one CommonJS file beside it, with
+// a list of its inputs for the daemon's staleness check (fuse/transports/worker-bundle.ts).
+// Why: every fresh daemon starts a worker thread, and loading its modules was the largest part of
+// the daemon's cold start. One file saves resolving and linking them one by one; CommonJS saves
+// the ES module loader, whose own ~35 internal modules a worker compiles at boot otherwise.
+// Kept out of the bundle: npm packages (native bindings load from node_modules) and the io_uring
+// thread's module (only a ring thread loads it).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const directory = join(root, 'dist/fuse/transports/');
+const BUNDLE_URL = '__fusebenchBundleUrl';
 const result = await build({
   entryPoints: [`${directory}devfuse-worker.js`],
-  outfile: `${directory}devfuse-worker.bundle.js`,
+  outfile: `${directory}devfuse-worker.bundle.cjs`,
   bundle: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   packages: 'external',
   external: ['./devfuse-ring.js'],
+  banner: { js: `const ${BUNDLE_URL} = require('node:url').pathToFileURL(__filename).href;` },
   plugins: [
     {
-      // Every module's import of the native syscalls module (from transports/, erofs/, ...) stays
-      // one external import of dist/lib/syscalls.js, written relative to the bundle.
-      name: 'syscalls-external',
+      // Each module's import.meta.url keeps naming its own file in dist/ (as the bundle's sibling
+      // path), so paths it resolves from there (the native syscalls addon) stay right.
+      name: 'own-import-meta-url',
       setup(builder) {
-        builder.onResolve({ filter: /(^|\/)lib\/syscalls\.js$/ }, () => ({
-          path: '../../lib/syscalls.js',
-          external: true,
-        }));
+        builder.onLoad({ filter: /\/dist\/.*\.js$/ }, ({ path }) => {
+          const own = relative(dirname(`${directory}x`), path);
+          return {
+            contents: readFileSync(path, 'utf8').replaceAll(
+              'import.meta.url',
+              `new URL(${JSON.stringify(own)}, ${BUNDLE_URL}).href`,
+            ),
+            loader: 'js',
+          };
+        });
       },
     },
   ],

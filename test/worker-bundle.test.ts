@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import {
   cpSync,
   existsSync,
@@ -14,6 +15,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
+import { prestartServingThread, takePrestartedThread } from '../fuse/transports/devfuse-prestart.js';
+import type { FromWorker, WorkerData } from '../fuse/transports/devfuse-worker.js';
 import { workerBundleUrl } from '../fuse/transports/worker-bundle.js';
 import { FatalError } from '../lib/errors.js';
 import { CLI } from './helpers/cli.js';
@@ -30,7 +33,7 @@ describe('devfuse worker bundle', () => {
   const transports = join(dir, 'fuse', 'transports');
   mkdirSync(transports, { recursive: true });
   const directory = pathToFileURL(`${transports}/`);
-  const bundle = join(transports, 'devfuse-worker.bundle.js');
+  const bundle = join(transports, 'devfuse-worker.bundle.cjs');
   const input = join(dir, 'erofs.js');
   const setTime = (path: string, seconds: number) => utimesSync(path, seconds, seconds);
 
@@ -46,7 +49,7 @@ describe('devfuse worker bundle', () => {
         assert.ok(error instanceof FatalError);
         assert.match(
           error.message,
-          /devfuse-worker\.bundle\.js \(or its input list\) is missing; run npm run build$/,
+          /devfuse-worker\.bundle\.cjs \(or its input list\) is missing; run npm run build$/,
         );
         return true;
       },
@@ -63,10 +66,34 @@ describe('devfuse worker bundle', () => {
     setTime(input, 1_700_000_200);
     assert.throws(
       () => workerBundleUrl(directory),
-      /bundle\.js is older than .*\/erofs\.js; run npm run build$/,
+      /bundle\.cjs is older than .*\/erofs\.js; run npm run build$/,
     );
     rmSync(input);
     assert.throws(() => workerBundleUrl(directory), /is older than .*\/erofs\.js/);
+  });
+
+  it('a prestarted serving thread is taken once, for its own bundle, and configured by message', async () => {
+    const built = workerBundleUrl(new URL('../fuse/transports/', pathToFileURL(CLI)));
+    // What the thread reads before it fails: a backend whose image does not exist.
+    const data = {
+      worker: 0,
+      ring: null,
+      sharedState: null,
+      spec: { kind: 'erofs', source: join(dir, 'missing.erofs') },
+    } as unknown as WorkerData;
+    prestartServingThread();
+    assert.equal(takePrestartedThread(new URL('other.cjs', built), data), null);
+    assert.equal(takePrestartedThread(built, data), null);
+    prestartServingThread();
+    const thread = takePrestartedThread(built, data);
+    assert.ok(thread);
+    assert.equal(takePrestartedThread(built, data), null);
+    const [message] = (await once(thread, 'message', { signal: AbortSignal.timeout(10_000) })) as [
+      FromWorker,
+    ];
+    assert.equal(message.type, 'failed');
+    assert.match(message.type === 'failed' ? message.message : '', /ENOENT.*missing\.erofs/);
+    await thread.terminate();
   });
 
   it('a daemon whose bundle is stale exits 1 with that one line and mounts nothing', async () => {
@@ -77,7 +104,7 @@ describe('devfuse worker bundle', () => {
     for (const name of ['node_modules', 'build', 'package.json'])
       symlinkSync(join(root, name), join(copy, name));
     const copied = join(copy, 'dist', 'fuse', 'transports');
-    setTime(join(copied, 'devfuse-worker.bundle.js'), 1_700_000_000);
+    setTime(join(copied, 'devfuse-worker.bundle.cjs'), 1_700_000_000);
     const mountpoint = join(dir, 'mnt');
     mkdirSync(mountpoint);
     const image = unpackFixture('lz4', dir);

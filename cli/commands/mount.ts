@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { checkDaemonRequest, runDaemon, startInBackground } from '../../fuse/daemon.js';
 import type { DaemonRequest } from '../../fuse/daemon-request.js';
 import {
   type BackendSpec,
@@ -7,7 +6,7 @@ import {
   OptionLimits,
   type TransportOptions,
 } from '../../fuse/transport.js';
-import { checkTransportName, transportNames } from '../../fuse/transports/index.js';
+import { checkTransportName, prestartTransport, transportNames } from '../../fuse/transports/index.js';
 import { FatalError, UsageError } from '../../lib/errors.js';
 import { releaseSignals } from '../../lib/signals.js';
 import {
@@ -203,6 +202,9 @@ export function daemonCommand(kind: Kind): Command {
   /** Serves a checked request here, or detached (--background) by the same command line. */
   async function serve(request: DaemonRequest, argv: string[], background: boolean): Promise<number> {
     requireRoot(text.name);
+    // The serving thread boots while the daemon's own modules load (a cold start's largest part).
+    if (!background) await prestartTransport(request.transport);
+    const { checkDaemonRequest, runDaemon, startInBackground } = await import('../../fuse/daemon.js');
     const mountpoint = checkDaemonRequest(text.name, request.backend, request.mountpoint);
     if (background) {
       releaseSignals();

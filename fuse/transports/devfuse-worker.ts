@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { createBackend } from '../backends/index.js';
 import type { Filesystem } from '../filesystem.js';
 import type { BackendSpec } from '../transport.js';
@@ -26,8 +26,15 @@ export interface WorkerData extends ServerConfig {
   ring: RingQueue | null;
 }
 
-/** `start` names the descriptor a /dev/fuse thread reads: the mount's own, or its clone of it. */
-export type ToWorker = { type: 'start'; fd: number } | { type: 'stop' };
+/**
+ * `configure` gives a thread started ahead of its request (devfuse-prestart.ts) what the others get
+ * as workerData; `start` names the descriptor a /dev/fuse thread reads: the mount's own, or its
+ * clone of it.
+ */
+export type ToWorker =
+  | { type: 'configure'; data: WorkerData }
+  | { type: 'start'; fd: number }
+  | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -39,31 +46,42 @@ export type FromWorker =
 /** Prefixes of the serving threads' names in /proc/PID/task/TID/comm, so they can be counted there. */
 export const ThreadName = { devFuse: 'devfuse-', ring: 'devfuse-ring-' } as const;
 
-const data = workerData as WorkerData;
-const port = parentPort;
-if (!port) throw new Error('devfuse-worker must run as a worker thread');
+if (!parentPort) throw new Error('devfuse-worker must run as a worker thread');
+const port: MessagePort = parentPort;
 const post = (message: FromWorker) => port.postMessage(message);
-// Synchronous fs calls run on the calling thread, so thread-self is this worker.
-writeFileSync(
-  '/proc/thread-self/comm',
-  data.ring ? `${ThreadName.ring}${data.ring.qid}` : `${ThreadName.devFuse}${data.worker}`,
-);
 
-// Only what this thread serves with is loaded: the io_uring module (and its native part) for a
-// ring thread, the shared tables for a backend shared by several threads.
-const ringModule = data.ring ? await import('./devfuse-ring.js') : null;
-let backend: Filesystem | null = null;
-try {
-  const own = await createBackend(data.spec);
-  backend = data.sharedState
-    ? new (await import('./devfuse-state.js')).SharedStateFilesystem(own, data.sharedState)
-    : own;
-} catch (error) {
-  post({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+/** This thread's WorkerData: given at its start, or (prestarted) in its first message. */
+function configuration(): Promise<WorkerData> {
+  if (workerData) return Promise.resolve(workerData as WorkerData);
+  return new Promise((resolve) => {
+    port.once('message', (message: ToWorker) => {
+      if (message.type === 'configure') resolve(message.data);
+      else process.exit(0); // a stop before any configuration: nothing to serve
+    });
+  });
 }
 
-if (backend) {
-  const served = backend;
+// Not top-level await: the bundle is CommonJS (its loading skips the ES module loader's boot).
+void (async () => {
+  const data = await configuration();
+  // Synchronous fs calls run on the calling thread, so thread-self is this worker.
+  writeFileSync(
+    '/proc/thread-self/comm',
+    data.ring ? `${ThreadName.ring}${data.ring.qid}` : `${ThreadName.devFuse}${data.worker}`,
+  );
+  // Only what this thread serves with is loaded: the io_uring module (and its native part) for a
+  // ring thread, the shared tables for a backend shared by several threads.
+  const ringModule = data.ring ? await import('./devfuse-ring.js') : null;
+  let served: Filesystem;
+  try {
+    const own = await createBackend(data.spec);
+    served = data.sharedState
+      ? new (await import('./devfuse-state.js')).SharedStateFilesystem(own, data.sharedState)
+      : own;
+  } catch (error) {
+    post({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
   port.once('message', (message: ToWorker) => {
     if (message.type !== 'start') {
       served.destroy();
@@ -71,21 +89,27 @@ if (backend) {
     }
     let reason: EndReason;
     try {
-      reason = data.ring ? serveQueue(served, data.ring) : serveDevFuse(served, message.fd);
+      reason = data.ring
+        ? serveQueue(served, data, ringModule!, data.ring)
+        : serveDevFuse(served, data, message.fd);
     } finally {
       served.destroy();
     }
     post({ type: 'ended', reason });
   });
   post({ type: 'ready' });
-}
+})();
 
-function serveDevFuse(served: Filesystem, fd: number): EndReason {
+function serveDevFuse(served: Filesystem, data: WorkerData, fd: number): EndReason {
   return new FuseServer(served, { ...data, fd }, (report) => post({ type: 'init', report })).run();
 }
 
-function serveQueue(served: Filesystem, queue: RingQueue): EndReason {
-  const { createRingSink, serveRing } = ringModule!;
+function serveQueue(
+  served: Filesystem,
+  data: WorkerData,
+  { createRingSink, serveRing }: typeof import('./devfuse-ring.js'),
+  queue: RingQueue,
+): EndReason {
   const negotiated = new Int32Array(data.buffers.negotiated);
   const stopped = () => Atomics.load(negotiated, Negotiated.STOP) === 1;
   while (Atomics.load(negotiated, Negotiated.IO_URING) === 0 && !stopped()) {

@@ -18,6 +18,7 @@ import {
   type Transport,
   type TransportOptions,
 } from '../transport.js';
+import { takePrestartedThread } from './devfuse-prestart.js';
 import type { RingQueue } from './devfuse-ring.js';
 import type { InitReport } from './devfuse-server.js';
 import {
@@ -190,7 +191,9 @@ async function startWorkers(
   for (let worker = 0; worker < threads + queues.length; worker++) {
     const ring = worker >= threads ? queues[worker - threads]! : null;
     const workerData: WorkerData = { ...data, spec, worker, ring };
-    const thread = new Worker(url, { workerData, stdout: false, stderr: false });
+    const thread =
+      (ring ? null : takePrestartedThread(url, workerData)) ??
+      new Worker(url, { workerData, stdout: false, stderr: false });
     workers.push(thread);
     if (ring) {
       rings.push(

@@ -6,11 +6,23 @@ import type { Transport } from '../transport.js';
  * a daemon serves with it: fuse-native's module loads libfuse, which a devfuse daemon's cold start
  * has no use for.
  */
-const transports: readonly { name: string; load(): Promise<Transport> }[] = [
+const transports: readonly { name: string; load(): Promise<Transport>; prestart?(): Promise<void> }[] = [
   { name: 'fuse-native', load: async () => (await import('./fuse-native.js')).fuseNativeTransport },
-  { name: 'devfuse', load: async () => (await import('./devfuse.js')).devfuseTransport },
-  { name: 'devfuse-uring', load: async () => (await import('./devfuse.js')).devfuseUringTransport },
+  {
+    name: 'devfuse',
+    load: async () => (await import('./devfuse.js')).devfuseTransport,
+    prestart: prestartDevfuse,
+  },
+  {
+    name: 'devfuse-uring',
+    load: async () => (await import('./devfuse.js')).devfuseUringTransport,
+    prestart: prestartDevfuse,
+  },
 ];
+
+async function prestartDevfuse(): Promise<void> {
+  (await import('./devfuse-prestart.js')).prestartServingThread();
+}
 
 export const transportNames = (): string[] => transports.map((transport) => transport.name);
 
@@ -24,4 +36,12 @@ export function checkTransportName(name: string): string {
 export async function loadTransport(name: string): Promise<Transport> {
   const transport = transports.find((candidate) => candidate.name === checkTransportName(name))!;
   return transport.load();
+}
+
+/**
+ * Starts now what the transport would start first when serving and does not depend on the request
+ * (devfuse: its first serving thread's boot), so that it overlaps the rest of the daemon's start.
+ */
+export async function prestartTransport(name: string): Promise<void> {
+  await transports.find((candidate) => candidate.name === name)?.prestart?.();
 }

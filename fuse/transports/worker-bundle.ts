@@ -8,12 +8,12 @@ import { FatalError } from '../../lib/errors.js';
  * (a build without the bundling step), is refused in one line rather than served stale.
  */
 
-const BUNDLE = 'devfuse-worker.bundle.js';
+const BUNDLE = 'devfuse-worker.bundle.cjs';
 const HOW_TO_FIX = 'run npm run build';
 
 export function workerBundleUrl(directory: URL = new URL('./', import.meta.url)): URL {
   const bundle = new URL(BUNDLE, directory);
-  const manifest = new URL(BUNDLE.replace(/\.js$/, '.json'), directory);
+  const manifest = new URL(BUNDLE.replace(/\.cjs$/, '.json'), directory);
   let built: number;
   let inputs: string[];
   try {
