@@ -7,6 +7,12 @@
       "defines": ["_GNU_SOURCE"]
     },
     {
+      "target_name": "fusebench_lz4",
+      "sources": ["native/lz4.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
+      "libraries": ["-llz4"]
+    },
+    {
       "target_name": "fusebench_uring",
       "sources": ["native/uring.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],

@@ -12,11 +12,12 @@ fi
 # erofs-utils: mkfs.erofs/fsck.erofs; libfuse2: loaded by fuse-native; fuse3: fusermount3 and /etc/fuse.conf;
 # squashfs-tools + squashfuse: reference setups; fio: the standard read driver; attr: getfattr for walks;
 # time: GNU time for the rusage of shell scenarios; chromium: report PNGs and report tests;
-# build-essential + python3: node-gyp builds of the native addons; liburing-dev: the io_uring addon.
+# build-essential + python3: node-gyp builds of the native addons; liburing-dev: the io_uring addon;
+# liblz4-dev: the LZ4 prefix decoder addon.
 # debootstrap: the real Debian root filesystem dataset (--dataset debian-minbase).
 # patch: applies patches/ to npm dependencies (scripts/patch-dependencies.sh).
 packages=(erofs-utils libfuse2 fuse3 squashfs-tools squashfuse fio attr time tar findutils util-linux kmod
-  chromium build-essential python3 ca-certificates liburing-dev debootstrap patch)
+  chromium build-essential python3 ca-certificates liburing-dev liblz4-dev debootstrap patch)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

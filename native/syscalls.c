@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <sys/xattr.h>
+#include "napi-arguments.h"
 
 /* struct fuse_backing_map and its ioctls, from include/uapi/linux/fuse.h (7.40); Debian 12's headers predate them. */
 struct fusebench_backing_map {
@@ -61,11 +62,6 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall) {
 	return NULL;
 }
 
-static napi_value throw_type(napi_env env, const char *message) {
-	napi_throw_type_error(env, NULL, message);
-	return NULL;
-}
-
 /* Copies a string or Buffer argument into `out` as a NUL-terminated C string. */
 static int get_cstring(napi_env env, napi_value value, char *out, size_t cap) {
 	bool is_buffer = false;
@@ -82,12 +78,6 @@ static int get_cstring(napi_env env, napi_value value, char *out, size_t cap) {
 	size_t length;
 	if (napi_get_value_string_utf8(env, value, out, cap, &length) != napi_ok) return -1;
 	return length + 1 >= cap ? -1 : 0;
-}
-
-static int get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
-	size_t argc = expected;
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	return argc == expected ? 0 : -1;
 }
 
 /* lgetxattr(path, name) -> Buffer */
@@ -215,19 +205,6 @@ static napi_value js_flock_exclusive(napi_env env, napi_callback_info info) {
 	if (!taken && errno != EWOULDBLOCK) return throw_errno(env, errno, "flock");
 	napi_value result;
 	napi_get_boolean(env, taken, &result);
-	return result;
-}
-
-/* The bytes of Buffer argument `value`; -1 when it is not a Buffer. */
-static int get_bytes(napi_env env, napi_value value, void **data, size_t *length) {
-	return napi_get_buffer_info(env, value, data, length) == napi_ok ? 0 : -1;
-}
-
-/* A count or -errno as a JS number: an int32 (a small integer in V8, no heap number), as the
- * callers' buffers are far below 2 GiB. */
-static napi_value int_result(napi_env env, ssize_t value) {
-	napi_value result;
-	napi_create_int32(env, (int32_t)value, &result);
 	return result;
 }
 

@@ -86,6 +86,7 @@ async function lz4TextImage(
   name: string,
   mib: number,
   random: SeededRandom,
+  compression: string[] = ['-zlz4'],
 ): Promise<{ path: string; text: Buffer }> {
   const tree = join(work, `${name}-tree`);
   mkdirSync(tree, { recursive: true });
@@ -98,7 +99,7 @@ async function lz4TextImage(
   );
   writeFileSync(join(tree, 'text'), text);
   const path = join(work, `${name}.erofs`);
-  await execa('mkfs.erofs', ['--quiet', '-T0', '-zlz4', path, tree]);
+  await execa('mkfs.erofs', ['--quiet', '-T0', ...compression, path, tree]);
   return { path, text };
 }
 
@@ -259,6 +260,41 @@ describe('compressed fixtures: reads of any range equal the kernel mount', () =>
           `sequential ${offset}`,
         );
       }
+    });
+  });
+
+  it('a 4 KiB read inside a big lz4 extent decodes it only up to the bytes read; a read further in, or a stream, decodes it whole', async () => {
+    const { path, text } = await lz4TextImage('prefix', 6, new SeededRandom('prefix'), [
+      '-zlz4hc',
+      '-C1048576',
+    ]);
+    withImage(path, (image) => {
+      const inode = image.resolve('/text');
+      const [big, next] = extentsOf(image, inode).filter(
+        (extent) => extent.kind === 'device' && extent.length > 1024 * 1024,
+      );
+      assert.ok(big && next, 'two extents over 1 MiB');
+      const page = (at: number) => Math.ceil(at / 4096) * 4096;
+      const read = (offset: number) =>
+        assert.deepEqual(image.read(inode, offset, 4096), text.subarray(offset, offset + 4096), `${offset}`);
+      const early = page(big.logical + big.length / 4);
+      read(early);
+      const cache = image.decodedPclusters!;
+      assert.equal(cache.bytes, early + 4096 - big.logical, 'only the prefix up to the read is decoded');
+      const late = page(big.logical + (big.length * 3) / 4);
+      read(late);
+      assert.equal(cache.bytes, big.length, 'the whole extent, in place of the prefix');
+      const hits = cache.hits;
+      read(early);
+      read(late);
+      assert.equal(cache.hits, hits + 2, 'both served by the whole extent');
+      assert.equal(cache.bytes, big.length);
+      // A read from an extent's start is a stream's: the next read wants the rest.
+      assert.deepEqual(
+        image.read(inode, next.logical, 128 * 1024),
+        text.subarray(next.logical, next.logical + 128 * 1024),
+      );
+      assert.equal(cache.bytes, big.length + next.length, 'a stream decodes the extent whole');
     });
   });
 

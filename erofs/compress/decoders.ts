@@ -11,11 +11,11 @@ import { decodeMicroLzmaStream } from './microlzma.js';
  * ErofsCorruptError: output never grows past what the extent needs (plus, for partial deflate,
  * the 12 MiB decoded-pcluster limit), and a stream that decodes short or long is corruption.
  *
- * Decoders: LZ4 — the native `lz4` binding (LZ4_decompress_safe), and the bounded JavaScript
- * decoder in lz4.ts when only a prefix is wanted of a stream that goes on or has no 0padding
- * (the binding cannot stop early); MicroLZMA — the bounded JavaScript decoder in microlzma.ts,
- * straight into the output buffer; DEFLATE — node:zlib raw inflate; zstd — zstd-napi's streaming
- * DCtx into a fixed-size buffer.
+ * Decoders: LZ4 — the system's liblz4 through native/lz4.c (LZ4_decompress_safe, or
+ * LZ4_decompress_safe_partial when only a prefix is wanted), and the bounded JavaScript decoder
+ * in lz4.ts for legacy streams without 0padding, which may run on past the pcluster's data;
+ * MicroLZMA — the bounded JavaScript decoder in microlzma.ts, straight into the output buffer;
+ * DEFLATE — node:zlib raw inflate; zstd — zstd-napi's streaming DCtx into a fixed-size buffer.
  */
 
 export interface DecodeRequest {
@@ -137,34 +137,33 @@ function lengthMismatch(request: DecodeRequest, what: string, got: number): Erof
 
 const require = createRequire(import.meta.url);
 
-interface Lz4Binding {
-  /** LZ4_decompress_safe(input, output): bytes written, or negative on malformed input/overflow. */
-  decodeBlock(input: Buffer, output: Buffer): number;
-}
-let lz4Binding: Lz4Binding | null = null;
-
 /**
- * The binding alone (LZ4_decompress_safe), not the package's entry: that also evaluates its stream
- * encoders and decoders and their xxhash dependency, tens of milliseconds of a daemon's cold start.
+ * LZ4 from the system's liblz4, through fusebench's own addon (native/lz4.c): the lz4 package's
+ * binding has no decode that stops at the bytes wanted.
  */
-function loadLz4(): Lz4Binding {
-  const binding = require('lz4/build/Release/lz4.node') as { uncompress: Lz4Binding['decodeBlock'] };
-  return { decodeBlock: binding.uncompress };
+interface Lz4Decoder {
+  /** LZ4_decompress_safe: the block `input` (exactly the stream) into `output`: bytes written, or negative when the stream is malformed or holds more than `output`. */
+  decode(input: Buffer, output: Buffer): number;
+  /** LZ4_decompress_safe_partial: the block's first `target` bytes into `output`, stopping there: bytes written (at most `target`), or negative. */
+  decodePrefix(input: Buffer, output: Buffer, target: number): number;
 }
+let lz4: Lz4Decoder | null = null;
+
+const loadLz4 = (): Lz4Decoder => require('../../../build/Release/fusebench_lz4.node') as Lz4Decoder;
 
 function decodeLz4(request: DecodeRequest, out: Buffer): void {
   const stream = stripPadding(request);
   if (request.zeroPadding) {
-    // 0padding streams end exactly at the pcluster's end: the native decoder takes the whole
-    // stream. When only a prefix is wanted and the stream is longer, it overflows (negative).
-    lz4Binding ??= loadLz4();
-    const written = lz4Binding.decodeBlock(stream, out);
+    // 0padding streams end exactly at the pcluster's end: the native decoder takes the stream as
+    // it is, and decodes it whole or, when only a prefix is wanted, up to that prefix's end.
+    lz4 ??= loadLz4();
+    const written = request.partial ? lz4.decodePrefix(stream, out, out.length) : lz4.decode(stream, out);
     if (written === out.length) return;
-    if (!request.partial || written >= 0) {
-      if (written < 0) throw new ErofsCorruptError(`malformed LZ4 stream (error ${written})`, request.where);
-      throw lengthMismatch(request, 'LZ4', written);
-    }
+    if (written < 0) throw new ErofsCorruptError(`malformed LZ4 stream (error ${written})`, request.where);
+    throw lengthMismatch(request, 'LZ4', written);
   }
+  // Legacy streams (no 0padding) may run on past the pcluster's data: the bounded TypeScript
+  // decoder stops at the output's end.
   let written: number;
   try {
     written = lz4DecodePartial(stream, out);
@@ -231,7 +230,7 @@ function loadZstd(): { binding: ZstdBinding; context: ZstdDctx } {
  * modules (a FUSE daemon dropping root). Others are not loaded: the image cannot use them.
  */
 export function loadNativeDecoders(algorithms: number): void {
-  if (algorithms & (1 << CompressionAlgorithm.LZ4)) lz4Binding ??= loadLz4();
+  if (algorithms & (1 << CompressionAlgorithm.LZ4)) lz4 ??= loadLz4();
   if (algorithms & (1 << CompressionAlgorithm.ZSTD)) zstd ??= loadZstd();
 }
 

@@ -1,5 +1,10 @@
 import { ErofsCorruptError } from '../errors.js';
-import { EROFS_SUPER_OFFSET, Z_EROFS_COMPRESSION_MAX, Z_EROFS_PCLUSTER_MAX_SIZE } from '../format.js';
+import {
+  CompressionAlgorithm,
+  EROFS_SUPER_OFFSET,
+  Z_EROFS_COMPRESSION_MAX,
+  Z_EROFS_PCLUSTER_MAX_SIZE,
+} from '../format.js';
 import type { ErofsInode } from '../inode.js';
 import type { SuperblockInfo } from '../superblock.js';
 import { ByteBoundedLru } from './cache.js';
@@ -49,6 +54,13 @@ export const SLAB_RING_BYTES = 2 * SLAB_BYTES;
 const SLAB_COUNT = SLAB_RING_BYTES / SLAB_BYTES;
 /** Extents larger than this get their own buffer. */
 const SLAB_EXTENT_MAX = 64 * 1024;
+/**
+ * An LZ4 extent larger than this that a random read wants part of (the read starts inside it) is
+ * decoded just up to the read's last byte, as erofsfuse and the kernel do
+ * (LZ4_decompress_safe_partial): a 4 KiB read in a 2.7 MiB extent then decodes half of it on
+ * average, not all of it. A later read that wants more of it decodes it whole.
+ */
+const PREFIX_DECODE_MIN = SLAB_EXTENT_MAX;
 
 /** What compressed reading needs of the image it belongs to. */
 export interface CompressedImage {
@@ -173,7 +185,11 @@ export class CompressedReader {
           // An extent the read covers whole decodes straight into the result; only the partly read
           // extents at the edges go through the cache (the next read wants the rest of them).
           const target = skip === 0 && take === extent.length ? out.subarray(at, at + take) : null;
-          const decoded = this.decodedExtent(inode, extent, target, extents, index);
+          // A read that starts inside an extent is a random one: it wants the extent only up to its
+          // last byte. One that starts at the extent's start is a stream's next read: the next
+          // read will want the rest.
+          const wanted = skip > 0 ? skip + take : extent.length;
+          const decoded = this.decodedExtent(inode, extent, wanted, target, extents, index);
           if (decoded !== target) decoded.copy(out, at, skip, skip + take);
         }
       }
@@ -182,12 +198,14 @@ export class CompressedReader {
   }
 
   /**
-   * The decoded bytes of an extent: decoded into `target` when given (the read covers the extent
-   * whole), else from the cache or decoded into a new buffer that is then cached.
+   * The decoded bytes of an extent, at least its first `needed`: decoded into `target` when given
+   * (the read covers the extent whole), else from the cache or decoded into a new buffer that is
+   * then cached (whole, or only its first `needed` bytes: PREFIX_DECODE_MIN).
    */
   private decodedExtent(
     inode: ErofsInode,
     extent: EncodedExtent,
+    needed: number,
     target: Buffer | null,
     extents: readonly CompressedExtent[],
     index: number,
@@ -206,28 +224,40 @@ export class CompressedReader {
     // Whole extents are decoded in place without the cache: a sequential reader reads them once.
     const key = target ? 0 : cacheKey(inode, extent);
     const shape = target ? null : cacheShape(extent, sb.blockSize);
+    // A cached buffer holds the first bytes of the pcluster's data, decoded the same way (key and
+    // shape): whichever extent of that pcluster decoded it, it serves a read wanting no more.
+    let cachedShort = false;
     if (shape !== null) {
       const cached = this.decodedCache.get(key, shape);
-      if (cached && cached.length === extent.length) return cached;
+      if (cached && cached.length >= needed) return cached;
+      cachedShort = cached !== undefined;
     }
     const input =
       extent.kind === 'inline'
         ? this.image.readInodeMeta(inode, extent.physical, extent.encodedLength, 'inline pcluster')
         : this.readRaw(extents, index, inode.ino);
-    const lz4 = extent.format === 0;
+    const lz4 = extent.format === CompressionAlgorithm.LZ4;
+    const prefixOnly =
+      shape !== null &&
+      !cachedShort &&
+      lz4 &&
+      config.lz4ZeroPadding &&
+      extent.length > PREFIX_DECODE_MIN &&
+      needed < extent.length;
+    const outputLength = prefixOnly ? needed : extent.length;
     const decoded = decodePcluster({
       format: extent.format,
       input,
-      outputLength: extent.length,
+      outputLength,
       // Legacy LZ4 (no 0padding) streams may run on past the extent: decode only the prefix.
-      partial: extent.partial || (lz4 && !config.lz4ZeroPadding),
+      partial: prefixOnly || extent.partial || (lz4 && !config.lz4ZeroPadding),
       zeroPadding: !lz4 || config.lz4ZeroPadding,
       paddingLimit: sb.blockSize - (extent.physical % sb.blockSize),
       blockSize: sb.blockSize,
       logical: extent.logical,
       lzmaDictSize: config.lzmaDictSize,
       where: { nid: inode.ino, offset: extent.physical },
-      output: target ?? this.cacheBuffer(extent.length),
+      output: target ?? this.cacheBuffer(outputLength),
     });
     if (shape !== null) {
       const slab = this.slabs[this.slab];
