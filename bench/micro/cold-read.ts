@@ -1,7 +1,8 @@
 /**
  * Cold reads through each daemon (a script, not a test): kernel EROFS, erofsfuse (when installed),
- * devfuse and fuse-native on one image (uncompressed, then lz4). Before every sample `sync` and
- * drop_caches=3 empty page, dentry and inode caches, so the image is read from the disk again.
+ * devfuse and fuse-native on one image at a time (uncompressed, then lz4; `--compression` also
+ * takes lz4hc-1m, lz4hc with 1 MiB pclusters). Before every sample `sync` and drop_caches=3 empty
+ * page, dentry and inode caches, so the image is read from the disk again.
  * Two ways, each its own table:
  *   fresh daemon    the setup is remounted before every sample (a new daemon: its own caches are
  *                   empty and its code not yet optimized, as right after a container start; the
@@ -20,7 +21,7 @@
  * cold start: from exec to the mount answering its first stat, with the page cache dropped first
  * (process start, module load, the image's superblock and root), median of a few starts.
  *
- * Run: npm run bench:cold [-- --files N --mib N --reads N --rounds N --compression none,lz4
+ * Run: npm run bench:cold [-- --files N --mib N --reads N --rounds N --compression none,lz4,lz4hc-1m
  *   --daemons fresh,running --setups a,b --threads N]
  */
 import { execSync } from 'node:child_process';
@@ -60,7 +61,18 @@ const MIB = positive('--mib', values.mib!);
 const READS = positive('--reads', values.reads!);
 const ROUNDS = positive('--rounds', values.rounds!);
 const STARTS = positive('--starts', values.starts!);
-const compressions = listFlag(import.meta.filename, '--compression', values.compression!, ['none', 'lz4']);
+/** The images --compression names: how mkfs.erofs builds each, and what the tables call it. */
+const IMAGE_KINDS: Record<string, { title: string; mkfs: string[] }> = {
+  none: { title: 'uncompressed', mkfs: [] },
+  lz4: { title: 'lz4', mkfs: ['-zlz4'] },
+  'lz4hc-1m': { title: 'lz4hc, 1 MiB pclusters', mkfs: ['-zlz4hc', '-C1048576'] },
+};
+const compressions = listFlag(
+  import.meta.filename,
+  '--compression',
+  values.compression!,
+  Object.keys(IMAGE_KINDS),
+);
 const daemonModes = listFlag(import.meta.filename, '--daemons', values.daemons!, ['fresh', 'running']);
 const DRIVER = projectPath('build/Release/fusebench-roundtrip');
 const kinds = ['read-seq-1m', 'read-random-4k'] as const;
@@ -143,8 +155,7 @@ async function makeImages(): Promise<Map<string, string>> {
   const images = new Map<string, string>();
   for (const compression of compressions) {
     const image = join(work, `${compression}.erofs`);
-    const args = compression === 'none' ? [] : [`-z${compression}`];
-    await execa('mkfs.erofs', ['--quiet', '-T1700000000', ...args, image, tree]);
+    await execa('mkfs.erofs', ['--quiet', '-T1700000000', ...IMAGE_KINDS[compression]!.mkfs, image, tree]);
     images.set(compression, image);
   }
   // The tree is no longer needed: its dirty pages must not be what a drop_caches writes back.
@@ -192,7 +203,7 @@ try {
   const random = new SeededRandom('cold-read-order');
   const output: string[] = [];
   for (const [compression, image] of images) {
-    const imageName = compression === 'none' ? 'uncompressed' : compression;
+    const imageName = IMAGE_KINDS[compression]!.title;
     /** Median time of one whole sample (ms), by mode, setup and kind. */
     const sampleMs = new Map<string, number>();
     for (const mode of daemonModes) {
