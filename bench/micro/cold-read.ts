@@ -19,7 +19,8 @@
  * (the fresh and running samples read different files of the same size at different times, so
  * this is an estimate). Then, on its own line, the daemon
  * cold start: from exec to the mount answering its first stat, with the page cache dropped first
- * (process start, module load, the image's superblock and root), median of a few starts.
+ * (process start, module load, the image's superblock and root), median of a few starts, beside
+ * `node -e 0`'s own (the floor of any Node daemon's start).
  *
  * Run: npm run bench:cold [-- --files N --mib N --reads N --rounds N --compression none,lz4,lz4hc-1m
  *   --daemons fresh,running --setups a,b --threads N]
@@ -29,6 +30,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { daemonEnvironment } from '../../lib/daemon-environment.js';
 import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
@@ -190,6 +192,17 @@ async function coldStart(definition: SetupDefinition, image: string, mountpoint:
   }
 }
 
+/**
+ * Milliseconds `node -e 0` takes from exec to exit with the daemons' environment, caches dropped:
+ * the part of a Node daemon's start that is Node's own (its daemon boots a worker thread too).
+ */
+async function nodeStart(): Promise<number> {
+  await dropKernelCaches();
+  const started = process.hrtime.bigint();
+  await execa(process.execPath, ['-e', '0'], { env: daemonEnvironment(), extendEnv: false });
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
 const mounted: MountedSetup[] = [];
 try {
   const images = await makeImages();
@@ -303,8 +316,10 @@ try {
     for (let start = 0; start < STARTS; start++) times.push(await coldStart(definition, image, mountpoint));
     starts.push(`${definition.name} ${percentile(times, 0.5).toFixed(0)} ms`);
   }
+  const nodeTimes: number[] = [];
+  for (let start = 0; start < STARTS; start++) nodeTimes.push(await nodeStart());
   output.push(
-    `daemon cold start (exec to first stat answered, caches dropped, median of ${STARTS}): ${starts.join(', ')}`,
+    `daemon cold start (exec to first stat answered, caches dropped, median of ${STARTS}): ${starts.join(', ')}; node -e 0 alone (exec to exit) ${percentile(nodeTimes, 0.5).toFixed(0)} ms`,
   );
   output.push(`load at the end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   process.stdout.write(`${output.join('\n')}\n`);
