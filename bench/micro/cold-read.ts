@@ -37,6 +37,7 @@ import { percentile } from '../../results/statistics.js';
 import { dropKernelCaches } from '../../runners/kernel-caches.js';
 import { benchArgs, listFlag, positiveIntegerFlag } from './bench-args.js';
 import {
+  cleanUpOnSignal,
   erofsfuseBinary,
   type MountedSetup,
   mountFusebench,
@@ -81,6 +82,7 @@ const kinds = ['read-seq-1m', 'read-random-4k'] as const;
 type Kind = (typeof kinds)[number];
 
 const work = mkdtempSync(join(tmpdir(), 'fusebench-cold-'));
+cleanUpOnSignal(work);
 const tree = join(work, 'tree');
 const threads = ['--threads', values.threads!];
 

@@ -1,10 +1,11 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { pruneDaemonRecords } from '../../fuse/daemon.js';
+import { findDaemon, pruneDaemonRecords } from '../../fuse/daemon.js';
 import { daemonEnvironment } from '../../lib/daemon-environment.js';
-import { findMount, unmount } from '../../lib/mounts.js';
+import { findMount, readMountInfo, unmount } from '../../lib/mounts.js';
+import { signalExitStatus, takeSignals } from '../../lib/signals.js';
 import { setFuseIoUring } from '../../runners/fuse-uring.js';
 
 /**
@@ -21,6 +22,47 @@ const PEER_EROFSFUSE = '/opt/fusebench/peers/erofs-utils/bin/erofsfuse';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const projectPath = (path: string): string => join(ROOT, path);
+
+/** enable_uring's value before mountFusebench turned it on for a starting daemon, else null. */
+let uringBefore: boolean | null = null;
+
+/**
+ * Ctrl-C (or SIGTERM, SIGHUP) during a micro benchmark: puts enable_uring back if a daemon was
+ * starting with it, unmounts everything mounted under `work` (kernel and FUSE mounts alike; our
+ * daemons and the peers end with their mounts), removes `work` (its images are hundreds of MiB),
+ * and exits with 128 + the signal's number. Without it the signal ended the script at once and
+ * left all of that behind.
+ */
+export function cleanUpOnSignal(work: string): void {
+  let stopping = false;
+  takeSignals((signal) => {
+    if (stopping) return;
+    stopping = true;
+    // What the benchmark's own flow throws from now on (its drivers and daemons are signalled
+    // too) is the signal's doing, and must not end the process before this cleanup has.
+    process.on('uncaughtException', () => {});
+    void (async () => {
+      if (uringBefore !== null) setFuseIoUring(uringBefore);
+      const inWork = () => readMountInfo().filter((entry) => entry.mountpoint.startsWith(`${work}/`));
+      // Our daemons (also signalled, by a Ctrl-C to the process group) end once unmounted; their
+      // records go once they have, as they dropped root and cannot remove them themselves.
+      const daemonsLeft = () => readdirSync(work).some((name) => findDaemon(join(work, name)));
+      // The benchmark's flow goes on between these awaits and may mount again: until nothing is
+      // mounted and no daemon is left, checked right before the exit.
+      for (let waited = 0; waited < START_MS && (inWork().length > 0 || daemonsLeft()); waited += 50) {
+        for (const entry of inWork().reverse()) await unmount(entry.mountpoint);
+        await sleep(50);
+      }
+      pruneDaemonRecords();
+      const left = inWork().length;
+      if (left === 0) rmSync(work, { recursive: true, force: true });
+      process.stderr.write(
+        `${basename(process.argv[1] ?? 'bench')}: stopped by ${signal}; ${left === 0 ? `${work} unmounted and removed` : `${left} mounts under ${work} are left: unmount them by hand`}\n`,
+      );
+      process.exit(signalExitStatus(signal));
+    })();
+  });
+}
 
 export interface MountedSetup {
   name: string;
@@ -61,6 +103,7 @@ export async function mountFusebench(
   const factsFile = join(work, `${name}.facts.json`);
   rmSync(factsFile, { force: true });
   const old = ioUring ? setFuseIoUring(true) : null;
+  uringBefore = old;
   let child: ResultPromise;
   try {
     child = execa(process.execPath, [CLI, 'mount', image, mountpoint, ...args, '--facts-file', factsFile], {
@@ -73,6 +116,7 @@ export async function mountFusebench(
       await sleep(20);
   } finally {
     if (old !== null) setFuseIoUring(old);
+    uringBefore = null;
   }
   if (!existsSync(factsFile)) throw new Error(`${name} did not start: ${String((await child).stderr)}`);
   const facts = JSON.parse(readFileSync(factsFile, 'utf8')) as Record<string, unknown>;

@@ -27,6 +27,7 @@ import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { benchArgs, positiveIntegerFlag } from './bench-args.js';
 import {
+  cleanUpOnSignal,
   erofsfuseBinary,
   type MountedSetup,
   mountFusebench,
@@ -67,6 +68,7 @@ interface SetupDefinition {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'fusebench-roundtrip-'));
+cleanUpOnSignal(work);
 const tree = join(work, 'tree');
 const image = join(work, 'tree.erofs');
 

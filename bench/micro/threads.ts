@@ -27,6 +27,7 @@ import { percentile } from '../../results/statistics.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { benchArgs, listFlag, positiveIntegerFlag } from './bench-args.js';
 import {
+  cleanUpOnSignal,
   erofsfuseBinary,
   type MountedSetup,
   mountFusebench,
@@ -68,6 +69,7 @@ interface Candidate {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'fusebench-threads-'));
+cleanUpOnSignal(work);
 const tree = join(work, 'tree');
 const image = join(work, 'tree.erofs');
 

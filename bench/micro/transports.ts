@@ -30,6 +30,7 @@ import { percentile } from '../../results/statistics.js';
 import { encodeOps, type Op } from '../../workloads/ops.js';
 import { processDelta, snapshotProcess } from '../measure/proc.js';
 import { benchArgs } from './bench-args.js';
+import { cleanUpOnSignal } from './mounts.js';
 
 const values = benchArgs(import.meta.filename, {
   files: { type: 'string', default: '2000' },
@@ -64,6 +65,7 @@ interface Setup {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'fusebench-transports-'));
+cleanUpOnSignal(work);
 const tree = join(work, 'tree');
 const image = join(work, 'tree.erofs');
 
