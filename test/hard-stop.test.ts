@@ -161,3 +161,45 @@ describe('hard stops of fusebench run', () => {
     });
   }
 });
+
+describe('a signal to a micro benchmark that mounts', () => {
+  it('bench:cold, SIGINT while it has setups mounted: exit 130, nothing mounted, no daemon, no work directory left', async () => {
+    const script = join(CLI, '..', '..', 'bench', 'micro', 'cold-read.js');
+    // The benchmark makes its work directory under TMPDIR: one of the test's own.
+    const parent = mkdtempSync(join(tmpdir(), 'fusebench-signal-'));
+    try {
+      const bench = execa(
+        process.execPath,
+        [script, '--files', '1', '--mib', '2', '--reads', '50', '--rounds', '2', '--compression', 'none'],
+        { reject: false, env: { TMPDIR: parent } },
+      );
+      const underParent = () => readMountInfo().filter((entry) => entry.mountpoint.startsWith(`${parent}/`));
+      for (
+        let waited = 0;
+        waited < 120_000 && underParent().length === 0 && bench.exitCode === null;
+        waited += 100
+      )
+        await sleep(100);
+      assert.ok(underParent().length > 0, 'the benchmark mounted a setup under its work directory');
+      bench.kill('SIGINT');
+      const exited = await bench;
+      assert.equal(exited.exitCode, 130, `exit ${exited.exitCode}: ${String(exited.stderr)}`);
+      assert.match(String(exited.stderr), /stopped by SIGINT; \S+ unmounted and removed/);
+      assert.deepEqual(underParent(), [], 'no mount left');
+      assert.deepEqual(readdirSync(parent), [], 'no work directory left');
+      const daemons = readdirSync('/proc')
+        .filter((name) => /^\d+$/.test(name))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(parent);
+          } catch {
+            return false;
+          }
+        });
+      assert.deepEqual(daemons, [], 'no daemon left');
+    } finally {
+      if (readMountInfo().every((entry) => !entry.mountpoint.startsWith(`${parent}/`)))
+        rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});

@@ -41,25 +41,35 @@ export function cleanUpOnSignal(work: string): void {
     // What the benchmark's own flow throws from now on (its drivers and daemons are signalled
     // too) is the signal's doing, and must not end the process before this cleanup has.
     process.on('uncaughtException', () => {});
+    const inWork = () => readMountInfo().filter((entry) => entry.mountpoint.startsWith(`${work}/`));
+    // Our daemons (also signalled, by a Ctrl-C to the process group) end once unmounted; their
+    // records go once they have, as they dropped root and cannot remove them themselves. The
+    // benchmark's own flow may have removed `work` meanwhile (its finally).
+    const daemonsLeft = () =>
+      existsSync(work) && readdirSync(work).some((name) => findDaemon(join(work, name)));
     void (async () => {
-      if (uringBefore !== null) setFuseIoUring(uringBefore);
-      const inWork = () => readMountInfo().filter((entry) => entry.mountpoint.startsWith(`${work}/`));
-      // Our daemons (also signalled, by a Ctrl-C to the process group) end once unmounted; their
-      // records go once they have, as they dropped root and cannot remove them themselves.
-      const daemonsLeft = () => readdirSync(work).some((name) => findDaemon(join(work, name)));
-      // The benchmark's flow goes on between these awaits and may mount again: until nothing is
-      // mounted and no daemon is left, checked right before the exit.
-      for (let waited = 0; waited < START_MS && (inWork().length > 0 || daemonsLeft()); waited += 50) {
-        for (const entry of inWork().reverse()) await unmount(entry.mountpoint);
-        await sleep(50);
+      let outcome = '';
+      try {
+        if (uringBefore !== null) setFuseIoUring(uringBefore);
+        // The flow goes on between these awaits and may mount again: until nothing is mounted
+        // and no daemon is left, checked right before the exit.
+        for (let waited = 0; waited < START_MS && (inWork().length > 0 || daemonsLeft()); waited += 50) {
+          for (const entry of inWork().reverse()) await unmount(entry.mountpoint);
+          await sleep(50);
+        }
+        pruneDaemonRecords();
+        const left = inWork().length;
+        if (left === 0) rmSync(work, { recursive: true, force: true });
+        outcome =
+          left === 0
+            ? `${work} unmounted and removed`
+            : `${left} mounts under ${work} are left: unmount them by hand`;
+      } catch (error) {
+        outcome = `cleanup failed: ${(error as Error).message}`;
+      } finally {
+        process.stderr.write(`${basename(process.argv[1] ?? 'bench')}: stopped by ${signal}; ${outcome}\n`);
+        process.exit(signalExitStatus(signal));
       }
-      pruneDaemonRecords();
-      const left = inWork().length;
-      if (left === 0) rmSync(work, { recursive: true, force: true });
-      process.stderr.write(
-        `${basename(process.argv[1] ?? 'bench')}: stopped by ${signal}; ${left === 0 ? `${work} unmounted and removed` : `${left} mounts under ${work} are left: unmount them by hand`}\n`,
-      );
-      process.exit(signalExitStatus(signal));
     })();
   });
 }
