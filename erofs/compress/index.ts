@@ -170,7 +170,9 @@ export class CompressedReader {
       done = Math.min(end, extent.logical + extent.length);
     }
     let done = position;
-    for (const [index, extent] of extents.entries()) {
+    // An index loop: entries() would allocate an [index, extent] pair per extent of every read.
+    for (let index = 0; index < extents.length; index++) {
+      const extent = extents[index]!;
       const take = Math.min(end, extent.logical + extent.length) - done;
       const skip = done - extent.logical;
       const at = done - position;
