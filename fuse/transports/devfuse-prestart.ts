@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { ToWorker, WorkerData } from './devfuse-worker.js';
-import { workerBundleUrl } from './worker-bundle.js';
+import { workerBundleLocation } from './worker-bundle.js';
 
 /**
  * A worker thread's boot (its own V8 isolate and Node bootstrap, then the bundle) is the largest
@@ -18,15 +18,14 @@ interface Prestarted {
 
 let prestarted: Prestarted | null = null;
 
-/** Boots the first serving thread now; does nothing when the bundle is refused (serving says why). */
+/**
+ * Boots the first serving thread now. The bundle is not checked here: serving checks it before it
+ * takes the thread (and refuses a missing or stale one in one line), and the check's ~30 stats
+ * would only delay the boot.
+ */
 export function prestartServingThread(): void {
   if (prestarted) return;
-  let url: URL;
-  try {
-    url = workerBundleUrl();
-  } catch {
-    return;
-  }
+  const url = workerBundleLocation();
   const thread = new Worker(url, { workerData: null, stdout: false, stderr: false });
   const entry: Prestarted = { thread, url: url.href, exited: false };
   // A thread that failed to boot is not taken: a new one then reports the failure to a listener.

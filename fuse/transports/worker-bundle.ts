@@ -11,8 +11,14 @@ import { FatalError } from '../../lib/errors.js';
 const BUNDLE = 'devfuse-worker.bundle.cjs';
 const HOW_TO_FIX = 'run npm run build';
 
+/** Where the bundle is, unchecked. */
+export function workerBundleLocation(directory: URL = new URL('./', import.meta.url)): URL {
+  return new URL(BUNDLE, directory);
+}
+
+/** Where the bundle is, once checked to be there and current. */
 export function workerBundleUrl(directory: URL = new URL('./', import.meta.url)): URL {
-  const bundle = new URL(BUNDLE, directory);
+  const bundle = workerBundleLocation(directory);
   const manifest = new URL(BUNDLE.replace(/\.cjs$/, '.json'), directory);
   let built: number;
   let inputs: string[];
