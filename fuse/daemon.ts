@@ -234,6 +234,8 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
     if (keepsRoot === null) dropPrivileges();
     process.stderr.write(`fusebench: serving ${process.pid} at ${request.mountpoint}\n`);
+    // Nothing left but serving and a signal's stop (a signal already seen has begun the stop).
+    if (!signalled) served.serveInForeground();
     await served.closed;
   } catch (error) {
     await stop();

@@ -86,6 +86,11 @@ export interface ServedMount {
   closed: Promise<void>;
   /** Unmounts and stops serving; safe to call more than once. */
   close(): Promise<void>;
+  /**
+   * Called by a daemon that has nothing left to do but serve and stop on a signal: a transport
+   * serving on the main thread may then block in read(2) between requests until a stop signal.
+   */
+  serveInForeground(): void;
 }
 
 export interface Transport {

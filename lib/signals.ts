@@ -5,7 +5,8 @@
  * over ends at once with the conventional status (128 + signal number), before creating anything.
  */
 
-const HANDLED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** The signals a command handles, all of which stop it. */
+export const HANDLED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export type HandledSignal = (typeof HANDLED)[number];
 const NUMBERS: Record<HandledSignal, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 

@@ -37,7 +37,29 @@ export interface Syscalls {
    * worker blocked in read(2) on /dev/fuse never returns). No 'exit' handlers run.
    */
   exitProcess(status: number): never;
+  /**
+   * Calls `onReadable(status)` from the event loop whenever `fd` is readable; `status` < 0 (a libuv
+   * error) when poll(2) reported an error, after which the watch has stopped by itself. Keeps the
+   * event loop alive until `unwatch`.
+   */
+  watchReadable(fd: number, onReadable: (status: number) => void): ReadableWatch;
+  /** Stops a watch for good; again is nothing. */
+  unwatch(watch: ReadableWatch): void;
+  /** Sets or clears O_NONBLOCK. */
+  setNonBlocking(fd: number, nonBlocking: boolean): void;
+  /**
+   * Makes each of `signals` that has a handler (Node's, for a `process.on` listener) interrupt a
+   * blocking read(2) instead of restarting it, and set `fd` non-blocking as it comes; the handler
+   * itself still runs. Until `restoreSignals`.
+   */
+  interruptingSignals(fd: number, signals: number[]): void;
+  /** Makes `fd` blocking unless one of those signals came since; says whether it did. */
+  blockUnlessSignalled(fd: number): boolean;
+  restoreSignals(): void;
 }
+
+/** An opaque handle of the addon's libuv poll. */
+export type ReadableWatch = { readonly __brand: 'ReadableWatch' };
 
 const require = createRequire(import.meta.url);
 

@@ -11,6 +11,9 @@
  * request object, argument checks and a trace hook per call).
  * _exit(2) for a daemon whose worker threads sit in read(2) on /dev/fuse: Node's own exit waits
  * for every worker, and no JS call ends a thread blocked in a system call.
+ * For a daemon serving /dev/fuse on its main thread: a libuv poll of the descriptor, so that the
+ * event loop wakes it per request and still runs its signal handlers; and, once it only serves,
+ * blocking reads that its stop signals interrupt (one system call a request instead of two).
  * Each function does one system call; errors become JS errors with `code` set to the errno name
  * and `errno` to its number, like Node's own fs errors, except in the FUSE request calls: they
  * return -errno, because ENOENT (a withdrawn request) and EINTR are part of a serving loop's
@@ -19,6 +22,10 @@
  */
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +37,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <sys/xattr.h>
+#include <uv.h>
 #include "napi-arguments.h"
 
 /* struct fuse_backing_map and its ioctls, from include/uapi/linux/fuse.h (7.40); Debian 12's headers predate them. */
@@ -275,6 +283,237 @@ static napi_value js_exit_process(napi_env env, napi_callback_info info) {
 	_exit(status & 0xff);
 }
 
+/* One watchReadable: its poll handle (first, so the handle's address is the watch's), and the JS callback. */
+typedef struct {
+	uv_poll_t poll;
+	napi_env env;
+	napi_ref callback;
+	napi_async_context context;
+	int stopped;
+	/* The struct is freed by whichever comes last: libuv's close callback or the external's finalizer. */
+	int closed;
+	int collected;
+} readable_watch;
+
+static void watch_fired(uv_poll_t *poll, int status, int events) {
+	(void)events;
+	readable_watch *watch = (readable_watch *)poll;
+	napi_env env = watch->env;
+	napi_handle_scope scope;
+	napi_value callback, receiver, argument, result;
+	napi_open_handle_scope(env, &scope);
+	napi_get_reference_value(env, watch->callback, &callback);
+	napi_get_global(env, &receiver);
+	napi_create_int32(env, status, &argument);
+	/* napi_make_callback, not napi_call_function: it runs the microtasks and nextTicks the callback queued. */
+	if (napi_make_callback(env, watch->context, receiver, callback, 1, &argument, &result) == napi_pending_exception) {
+		napi_value error;
+		napi_get_and_clear_last_exception(env, &error);
+		napi_fatal_exception(env, error);
+	}
+	napi_close_handle_scope(env, scope);
+}
+
+static void watch_closed(uv_handle_t *handle) {
+	readable_watch *watch = (readable_watch *)handle;
+	watch->closed = 1;
+	if (watch->collected) free(watch);
+}
+
+static void watch_collected(napi_env env, void *data, void *hint) {
+	(void)env;
+	(void)hint;
+	readable_watch *watch = data;
+	watch->collected = 1;
+	if (watch->closed) free(watch);
+}
+
+/* watchReadable(fd, onReadable) -> watch: calls onReadable(status) from the event loop whenever fd
+ * is readable; status < 0 (a libuv error) when poll(2) reported an error, after
+ * which the watch has stopped by itself. The watch holds the event loop open until unwatch(watch). */
+static napi_value js_watch_readable(napi_env env, napi_callback_info info) {
+	napi_value argv[2], name, result;
+	int32_t fd;
+	napi_valuetype type;
+	uv_loop_t *loop;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    napi_typeof(env, argv[1], &type) != napi_ok || type != napi_function)
+		return throw_type(env, "watchReadable(fd, onReadable): an integer and a function expected");
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_type(env, "watchReadable: no event loop");
+	readable_watch *watch = calloc(1, sizeof(*watch));
+	if (!watch) return throw_errno(env, ENOMEM, "watchReadable");
+	int failed = uv_poll_init(loop, &watch->poll, fd);
+	if (failed) {
+		free(watch);
+		return throw_errno(env, -failed, "uv_poll_init");
+	}
+	watch->env = env;
+	napi_create_reference(env, argv[1], 1, &watch->callback);
+	napi_create_string_utf8(env, "fusebench:watchReadable", NAPI_AUTO_LENGTH, &name);
+	napi_async_init(env, NULL, name, &watch->context);
+	failed = uv_poll_start(&watch->poll, UV_READABLE, watch_fired);
+	if (failed) {
+		napi_delete_reference(env, watch->callback);
+		napi_async_destroy(env, watch->context);
+		watch->collected = 1;
+		uv_close((uv_handle_t *)&watch->poll, watch_closed);
+		return throw_errno(env, -failed, "uv_poll_start");
+	}
+	napi_create_external(env, watch, watch_collected, NULL, &result);
+	return result;
+}
+
+/* unwatch(watch): stops a watchReadable for good (again: nothing) */
+static napi_value js_unwatch(napi_env env, napi_callback_info info) {
+	napi_value argv[1];
+	void *data;
+	napi_valuetype type;
+	if (get_args(env, info, 1, argv) || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+	    napi_get_value_external(env, argv[0], &data) != napi_ok)
+		return throw_type(env, "unwatch(watch): a watchReadable result expected");
+	readable_watch *watch = data;
+	if (watch->stopped) return NULL;
+	watch->stopped = 1;
+	uv_poll_stop(&watch->poll);
+	napi_delete_reference(env, watch->callback);
+	napi_async_destroy(env, watch->context);
+	uv_close((uv_handle_t *)&watch->poll, watch_closed);
+	return NULL;
+}
+
+static int set_nonblocking(int fd, bool nonblocking) {
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0) return -1;
+	return fcntl(fd, F_SETFL, nonblocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
+/* setNonBlocking(fd, nonBlocking): sets or clears O_NONBLOCK */
+static napi_value js_set_nonblocking(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	int32_t fd;
+	bool nonblocking;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    napi_get_value_bool(env, argv[1], &nonblocking) != napi_ok)
+		return throw_type(env, "setNonBlocking(fd, nonBlocking): an integer and a boolean expected");
+	if (set_nonblocking(fd, nonblocking) < 0) return throw_errno(env, errno, "fcntl");
+	return NULL;
+}
+
+/*
+ * While the main thread blocks in read(2) of /dev/fuse, a stop signal must bring it back to the event
+ * loop, where Node runs the signal's JS handlers. Node's handlers are installed with SA_RESTART,
+ * which restarts the read instead. interruptingSignals re-installs each given signal's handler
+ * without it, and in front of it notes the signal and sets the descriptor non-blocking, so that a
+ * read the signal missed (it came just before the read began) does not block either;
+ * blockUnlessSignalled makes the descriptor blocking only while no such signal came, checked with
+ * the signals blocked, so none slips between the check and the change. A signal sent to the
+ * process goes to its main thread when that thread neither blocks it nor has one pending (the
+ * kernel's complete_signal), which is the case while it serves.
+ */
+#define INTERRUPTING_CAP 8
+static volatile sig_atomic_t interrupted_fd = -1;
+static volatile sig_atomic_t interrupting_seen;
+static int interrupting[INTERRUPTING_CAP];
+static struct sigaction interrupting_previous[INTERRUPTING_CAP];
+static int interrupting_count;
+static bool interrupting_installed;
+static sigset_t interrupting_set;
+
+static void interrupting_handler(int signal, siginfo_t *info, void *context) {
+	int saved = errno;
+	interrupting_seen = 1;
+	if (interrupted_fd >= 0) set_nonblocking(interrupted_fd, true);
+	errno = saved;
+	for (int i = 0; i < interrupting_count; i++) {
+		if (interrupting[i] != signal) continue;
+		const struct sigaction *previous = &interrupting_previous[i];
+		if (previous->sa_flags & SA_SIGINFO) previous->sa_sigaction(signal, info, context);
+		else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) previous->sa_handler(signal);
+	}
+}
+
+/* The saved actions stay readable after a restore: a handler already running elsewhere still chains. */
+static void restore_signals(void) {
+	interrupted_fd = -1;
+	if (!interrupting_installed) return;
+	interrupting_installed = false;
+	for (int i = 0; i < interrupting_count; i++) sigaction(interrupting[i], &interrupting_previous[i], NULL);
+}
+
+/* interruptingSignals(fd, signals): as above, for each of `signals` that has a handler */
+static napi_value js_interrupting_signals(napi_env env, napi_callback_info info) {
+	napi_value argv[2];
+	int32_t fd;
+	uint32_t length;
+	bool is_array = false;
+	if (get_args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+	    napi_get_array_length(env, argv[1], &length) != napi_ok || length > INTERRUPTING_CAP)
+		return throw_type(env, "interruptingSignals(fd, signals): an integer and at most 8 signal numbers expected");
+	restore_signals();
+	interrupting_count = 0;
+	interrupting_seen = 0;
+	sigemptyset(&interrupting_set);
+	interrupted_fd = fd;
+	interrupting_installed = true;
+	for (uint32_t i = 0; i < length; i++) {
+		napi_value element;
+		int32_t signal;
+		struct sigaction previous, replacement;
+		if (napi_get_element(env, argv[1], i, &element) != napi_ok ||
+		    napi_get_value_int32(env, element, &signal) != napi_ok || signal <= 0 || signal >= NSIG) {
+			restore_signals();
+			return throw_type(env, "interruptingSignals(fd, signals): signal numbers expected");
+		}
+		if (sigaction(signal, NULL, &previous) < 0) {
+			int err = errno;
+			restore_signals();
+			return throw_errno(env, err, "sigaction");
+		}
+		bool handled = (previous.sa_flags & SA_SIGINFO) ||
+			       (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN);
+		if (!handled) continue;
+		replacement = previous;
+		replacement.sa_sigaction = interrupting_handler;
+		replacement.sa_flags = (previous.sa_flags | SA_SIGINFO) & ~(SA_RESTART | SA_RESETHAND);
+		interrupting[interrupting_count] = signal;
+		interrupting_previous[interrupting_count] = previous;
+		interrupting_count++;
+		sigaddset(&interrupting_set, signal);
+		if (sigaction(signal, &replacement, NULL) < 0) {
+			int err = errno;
+			restore_signals();
+			return throw_errno(env, err, "sigaction");
+		}
+	}
+	return NULL;
+}
+
+/* blockUnlessSignalled(fd) -> true when fd is now blocking, false when a signal came since interruptingSignals */
+static napi_value js_block_unless_signalled(napi_env env, napi_callback_info info) {
+	napi_value argv[1];
+	int32_t fd;
+	sigset_t previous;
+	if (get_args(env, info, 1, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+		return throw_type(env, "blockUnlessSignalled(fd): an integer expected");
+	pthread_sigmask(SIG_BLOCK, &interrupting_set, &previous);
+	bool blocking = interrupting_installed && !interrupting_seen;
+	int err = blocking && set_nonblocking(fd, false) < 0 ? errno : 0;
+	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	if (err) return throw_errno(env, err, "fcntl");
+	napi_value result;
+	napi_get_boolean(env, blocking, &result);
+	return result;
+}
+
+/* restoreSignals(): puts back the handlers interruptingSignals replaced */
+static napi_value js_restore_signals(napi_env env, napi_callback_info info) {
+	(void)env;
+	(void)info;
+	restore_signals();
+	return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
 	napi_property_descriptor functions[] = {
 		{"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
@@ -290,6 +529,12 @@ static napi_value init(napi_env env, napi_value exports) {
 		{"fuseWritev", NULL, js_fuse_writev, NULL, NULL, NULL, napi_default, NULL},
 		{"preadInto", NULL, js_pread_into, NULL, NULL, NULL, napi_default, NULL},
 		{"exitProcess", NULL, js_exit_process, NULL, NULL, NULL, napi_default, NULL},
+		{"watchReadable", NULL, js_watch_readable, NULL, NULL, NULL, napi_default, NULL},
+		{"unwatch", NULL, js_unwatch, NULL, NULL, NULL, napi_default, NULL},
+		{"setNonBlocking", NULL, js_set_nonblocking, NULL, NULL, NULL, napi_default, NULL},
+		{"interruptingSignals", NULL, js_interrupting_signals, NULL, NULL, NULL, napi_default, NULL},
+		{"blockUnlessSignalled", NULL, js_block_unless_signalled, NULL, NULL, NULL, napi_default, NULL},
+		{"restoreSignals", NULL, js_restore_signals, NULL, NULL, NULL, napi_default, NULL},
 	};
 	napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
 	return exports;

@@ -1,9 +1,10 @@
 // Bundles the devfuse serving thread (dist/fuse/transports/devfuse-worker.js and the ~25 modules
 // it loads: the FUSE server, both backends, the EROFS reader) into one CommonJS file beside it, with
 // a list of its inputs for the daemon's staleness check (fuse/transports/worker-bundle.ts).
-// Why: every fresh daemon starts a worker thread, and loading its modules was the largest part of
-// the daemon's cold start. One file saves resolving and linking them one by one; CommonJS saves
-// the ES module loader, whose own ~35 internal modules a worker compiles at boot otherwise.
+// Why: loading those modules was the largest part of a daemon's cold start. One file saves
+// resolving and linking them one by one; CommonJS saves the ES module loader, whose own ~35
+// internal modules a worker compiles at boot otherwise. A daemon serving on its main thread
+// requires the same file (its one export, serveOnMainThread).
 // Kept out of the bundle: npm packages (native bindings load from node_modules) and the io_uring
 // thread's module (only a ring thread loads it).
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -723,7 +723,8 @@ print(json.dumps({'listed': [listed(p) for p in paths], 'opaque': opaque(paths[0
   ] as const) {
     const descriptors =
       fds === 'clone' ? `${threads} clones of the descriptor` : "the mount's one descriptor";
-    it(`--threads ${threads} --${fds}-fd: ${threads} serving thread${threads > 1 ? 's' : ''} in /proc on ${descriptors}, every one answering`, {
+    const where = threads === 1 ? 'the main thread serves' : `${threads} serving threads in /proc`;
+    it(`--threads ${threads} --${fds}-fd: ${where} on ${descriptors}, every one answering`, {
       timeout: 60_000,
     }, async () => {
       const image = unpackFixture('plain-default', root);
@@ -735,7 +736,9 @@ print(json.dumps({'listed': [listed(p) for p in paths], 'opaque': opaque(paths[0
         ],
         `threads-${threads}-${fds}`,
       );
+      // One thread: the main thread serves (its task id is the pid); more: named worker threads.
       const serving = () => {
+        if (threads === 1) return new Map([[String(daemon.pid), 'main']]);
         return new Map(
           readdirSync(`/proc/${daemon.pid}/task`)
             .map((tid) => [tid, readFileSync(`/proc/${daemon.pid}/task/${tid}/comm`, 'utf8').trim()] as const)
@@ -746,12 +749,14 @@ print(json.dumps({'listed': [listed(p) for p in paths], 'opaque': opaque(paths[0
         threadNames(daemon.pid)
           .filter((name) => name.startsWith('devfuse-'))
           .sort(),
-        Array.from({ length: threads }, (_, index) => `devfuse-${index}`),
+        threads === 1 ? [] : Array.from({ length: threads }, (_, index) => `devfuse-${index}`),
       );
+      assert.match(String(daemon.facts.servedBy), threads === 1 ? /^the main thread/ : /worker threads/);
       // The mount's descriptor, and a clone for each thread when they do not share it.
       assert.equal(devFuseDescriptors(daemon.pid), fds === 'clone' && threads > 1 ? threads + 1 : 1);
       assert.match(String(daemon.facts.devFuseDescriptors), fds === 'clone' ? /clones/ : /one descriptor/);
-      // Each thread sleeps in read(2) between requests: its voluntary switches count what it served.
+      // Each thread sleeps between requests (a worker in read(2), the main thread in epoll_wait(2)):
+      // its voluntary switches count what it served.
       const sleeps = () =>
         new Map(
           [...serving()].map(([tid, name]) => [

@@ -1,6 +1,6 @@
 /**
- * Daemon threads against concurrent clients (a script, not a test): devfuse with 1, 2 and 4
- * serving threads, all reading the mount's one /dev/fuse descriptor (shared) or each its own clone
+ * Daemon threads against concurrent clients (a script, not a test): devfuse with 1 (its main
+ * thread, as erofsfuse-s serves on its own), 2 and 4 serving threads, all reading the mount's one /dev/fuse descriptor (shared) or each its own clone
  * of it (FUSE_DEV_IOC_CLONE), beside erofsfuse single-threaded and with libfuse's multithreaded
  * loop (shared and clone_fd), all mounted at once on one image. 1, 2 and 4 client processes
  * (build/Release/fusebench-roundtrip with PROCESSES, released together) run one kind of operation

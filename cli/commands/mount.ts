@@ -202,8 +202,8 @@ export function daemonCommand(kind: Kind): Command {
   /** Serves a checked request here, or detached (--background) by the same command line. */
   async function serve(request: DaemonRequest, argv: string[], background: boolean): Promise<number> {
     requireRoot(text.name);
-    // The serving thread boots while the daemon's own modules load (a cold start's largest part).
-    if (!background) await prestartTransport(request.transport);
+    // A serving thread boots while the daemon's own modules load (a cold start's largest part).
+    if (!background) await prestartTransport(request.transport, request.options);
     const { checkDaemonRequest, runDaemon, startInBackground } = await import('../../fuse/daemon.js');
     const mountpoint = checkDaemonRequest(text.name, request.backend, request.mountpoint);
     if (background) {

@@ -188,15 +188,29 @@ export class FuseServer {
     this.negativeValid = splitTimeout(config.options.negativeTimeout);
   }
 
-  /** Serves until the kernel ends the connection; returns why. */
+  /** Serves on a blocking descriptor until the kernel ends the connection; returns why. */
   run(): EndReason {
     for (;;) {
+      const end = this.serveWaiting(Number.POSITIVE_INFINITY);
+      if (end !== null) return end;
+    }
+  }
+
+  /**
+   * Serves the requests waiting, at most `budget` of them: returns null when read(2) finds none
+   * (EAGAIN, on a non-blocking descriptor), a signal interrupted it (EINTR) or the budget is spent,
+   * or why serving ended.
+   */
+  serveWaiting(budget: number): EndReason | null {
+    for (let served = 0; served < budget; served++) {
       // The addon's read(2), not fs.readSync: see DevFuseSink.
       const length = syscalls.fuseRead(this.fd, this.input);
       if (length < 0) {
         const errno = -length;
-        // EINTR: a signal; ENOENT: the request was withdrawn while being copied. Read again.
-        if (errno === EINTR || errno === EAGAIN || errno === ENOENT) continue;
+        // EAGAIN: nothing waits (non-blocking); EINTR: a signal, which the caller may need to answer.
+        if (errno === EAGAIN || errno === EINTR) return null;
+        // The request was withdrawn while being copied. Read again.
+        if (errno === ENOENT) continue;
         if (errno === ENODEV) return 'unmounted';
         if (errno === ECONNABORTED) return 'aborted';
         throw syscallError('read', errno, '/dev/fuse');
@@ -204,6 +218,7 @@ export class FuseServer {
       if (length >= Size.IN_HEADER && this.handle(length)) return 'destroyed';
       if (Atomics.load(this.negotiated, Negotiated.STOP) === 1) return 'stopped';
     }
+    return null;
   }
 
   private count(slot: number): void {

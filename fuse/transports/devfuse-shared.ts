@@ -172,3 +172,9 @@ export class BackingTable {
     return count;
   }
 }
+
+/**
+ * One /dev/fuse thread and no ring: served on the daemon's main thread (devfuse-main-thread.ts),
+ * which saves a fresh daemon a worker thread's boot.
+ */
+export const servesOnMainThread = (ioUring: boolean, threads: number): boolean => !ioUring && threads === 1;

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { createBackend } from '../backends/index.js';
 import type { Filesystem } from '../filesystem.js';
 import type { BackendSpec } from '../transport.js';
@@ -7,6 +7,10 @@ import type { RingQueue } from './devfuse-ring.js';
 import { type EndReason, FuseServer, type InitReport, type ServerConfig } from './devfuse-server.js';
 import { counterRow, Negotiated } from './devfuse-shared.js';
 import type { SharedStateBuffers } from './devfuse-state.js';
+
+// The bundle's one export: a daemon serving on its main thread requires the bundle for it, and only
+// a worker thread runs the code below.
+export { serveOnMainThread } from './devfuse-main-thread.js';
 
 /**
  * A devfuse serving thread. It builds its own backend, says it is ready, waits for the main
@@ -46,12 +50,8 @@ export type FromWorker =
 /** Prefixes of the serving threads' names in /proc/PID/task/TID/comm, so they can be counted there. */
 export const ThreadName = { devFuse: 'devfuse-', ring: 'devfuse-ring-' } as const;
 
-if (!parentPort) throw new Error('devfuse-worker must run as a worker thread');
-const port: MessagePort = parentPort;
-const post = (message: FromWorker) => port.postMessage(message);
-
 /** This thread's WorkerData: given at its start, or (prestarted) in its first message. */
-function configuration(): Promise<WorkerData> {
+function configuration(port: MessagePort): Promise<WorkerData> {
   if (workerData) return Promise.resolve(workerData as WorkerData);
   return new Promise((resolve) => {
     port.once('message', (message: ToWorker) => {
@@ -61,9 +61,12 @@ function configuration(): Promise<WorkerData> {
   });
 }
 
+if (!isMainThread) void serveThread(parentPort!);
+
 // Not top-level await: the bundle is CommonJS (its loading skips the ES module loader's boot).
-void (async () => {
-  const data = await configuration();
+async function serveThread(port: MessagePort): Promise<void> {
+  const post = (message: FromWorker) => port.postMessage(message);
+  const data = await configuration(port);
   // Synchronous fs calls run on the calling thread, so thread-self is this worker.
   writeFileSync(
     '/proc/thread-self/comm',
@@ -90,18 +93,16 @@ void (async () => {
     let reason: EndReason;
     try {
       reason = data.ring
-        ? serveQueue(served, data, ringModule!, data.ring)
-        : serveDevFuse(served, data, message.fd);
+        ? serveQueue(served, data, ringModule!, data.ring, post)
+        : new FuseServer(served, { ...data, fd: message.fd }, (report) =>
+            post({ type: 'init', report }),
+          ).run();
     } finally {
       served.destroy();
     }
     post({ type: 'ended', reason });
   });
   post({ type: 'ready' });
-})();
-
-function serveDevFuse(served: Filesystem, data: WorkerData, fd: number): EndReason {
-  return new FuseServer(served, { ...data, fd }, (report) => post({ type: 'init', report })).run();
 }
 
 function serveQueue(
@@ -109,6 +110,7 @@ function serveQueue(
   data: WorkerData,
   { createRingSink, serveRing }: typeof import('./devfuse-ring.js'),
   queue: RingQueue,
+  post: (message: FromWorker) => void,
 ): EndReason {
   const negotiated = new Int32Array(data.buffers.negotiated);
   const stopped = () => Atomics.load(negotiated, Negotiated.STOP) === 1;

@@ -1,4 +1,6 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FatalError } from '../../lib/errors.js';
 import { findMount, unmount } from '../../lib/mounts.js';
@@ -18,6 +20,7 @@ import {
   type Transport,
   type TransportOptions,
 } from '../transport.js';
+import type { MainThreadServing } from './devfuse-main-thread.js';
 import { takePrestartedThread } from './devfuse-prestart.js';
 import type { RingQueue } from './devfuse-ring.js';
 import type { InitReport } from './devfuse-server.js';
@@ -26,6 +29,7 @@ import {
   createSharedBuffers,
   Negotiated,
   type SharedBuffers,
+  servesOnMainThread,
   sumCounters,
 } from './devfuse-shared.js';
 import { createSharedStateBuffers } from './devfuse-state.js';
@@ -34,9 +38,11 @@ import { workerBundleUrl } from './worker-bundle.js';
 
 /**
  * `devfuse`: fusebench's own FUSE server, speaking the kernel protocol over /dev/fuse without
- * libfuse. The main thread opens /dev/fuse, mounts with mount(2) (`fd=N,rootmode=...`), and only
- * supervises; `threads` worker threads each build their own backend and serve in a blocking
- * read(2)/write(2) loop, all on the mount's descriptor or (cloneFd) each on its own clone of it.
+ * libfuse. The main thread opens /dev/fuse and mounts with mount(2) (`fd=N,rootmode=...`). With one
+ * thread (the default) it serves too, polling the descriptor from its event loop
+ * (devfuse-main-thread.ts); with `threads` > 1, or a ring, it only supervises: worker threads each
+ * build their own backend and serve in a blocking read(2)/write(2) loop, all on the mount's
+ * descriptor or (cloneFd) each on its own clone of it.
  * Either way every reader of the connection sleeps on the one input queue (fc->iq) and the
  * kernel wakes one of them per request; a clone has its own processing queue (fuse_dev.pq), so
  * replies of different threads do not meet on one lock.
@@ -131,13 +137,23 @@ export function summarizeCounters(counters: Float64Array): string {
   return `${total} requests: ${parts.join(', ')}; ${extra.join(', ')}`;
 }
 
+/** What serves the mount: worker threads, or (one thread, no ring) the daemon's main thread. */
 interface Pool {
-  workers: Worker[];
-  /** Resolves when every worker thread has exited; rejects as soon as one failed while serving. */
+  /** Where requests are served, as the mount's facts say it. */
+  where: string;
+  /** Starts serving once the mount exists: /dev/fuse thread i reads `readerFds[i]`, ring threads register on `mountFd`. */
+  start(readerFds: readonly number[], mountFd: number): void;
+  /** Ends a pool that never started serving. */
+  abandon(): Promise<void>;
+  /** Asks serving to end after the request in hand (see stopServing). */
+  stop(): void;
+  /** See ServedMount.serveInForeground. */
+  serveInForeground(): void;
+  /** Resolves when every serving thread has ended; rejects as soon as one failed while serving. */
   exited: Promise<void>;
-  /** Resolves when every worker thread has exited, failed or not. */
+  /** Resolves when every serving thread has ended, failed or not. */
   allExited: Promise<void>;
-  /** INIT as the worker that answered it reported it. */
+  /** INIT as it was answered. */
   init: Promise<InitReport>;
   /** Per ring queue: null once registered, or why the kernel did not take it. */
   rings: Promise<(string | null)[]>;
@@ -229,34 +245,85 @@ async function startWorkers(
       }),
     );
   }
+  const exited = Promise.all(exits).then(() => undefined);
+  exited.catch(() => {});
+  const negotiated = new Int32Array(data.buffers.negotiated);
   const pool: Pool = {
-    workers,
-    exited: Promise.all(exits).then(() => undefined),
+    where: `${workers.length} worker thread${workers.length === 1 ? '' : 's'}`,
+    start(readerFds, mountFd) {
+      workers.forEach((worker, index) => {
+        worker.postMessage({ type: 'start', fd: readerFds[index] ?? mountFd } satisfies ToWorker);
+      });
+    },
+    // Workers that never started serving are idle, not blocked in read(2).
+    async abandon() {
+      for (const worker of workers) {
+        try {
+          worker.postMessage({ type: 'stop' } satisfies ToWorker);
+        } catch {
+          // Already gone.
+        }
+      }
+      await Promise.race([exited.catch(() => {}), sleep(2000)]);
+      await Promise.all(workers.map((worker) => worker.terminate()));
+    },
+    stop: () => Atomics.store(negotiated, Negotiated.STOP, 1),
+    // The main thread only supervises.
+    serveInForeground: () => {},
+    exited,
     allExited: Promise.allSettled(exits).then(() => undefined),
     init,
     rings: Promise.all(rings),
   };
-  pool.exited.catch(() => {});
   try {
     await Promise.all(ready);
   } catch (error) {
-    await stopWorkers(pool);
+    await pool.abandon();
     throw error;
   }
   return pool;
 }
 
-/** Ends workers that never started serving (they are idle, not blocked in read(2)). */
-async function stopWorkers(pool: Pool): Promise<void> {
-  for (const worker of pool.workers) {
-    try {
-      worker.postMessage({ type: 'stop' } satisfies ToWorker);
-    } catch {
-      // Already gone.
-    }
+/**
+ * Serving on the main thread, from the serving bundle (as a worker loads it): the backend is
+ * built before this returns, and its failure is this call's.
+ */
+async function serveOnMainThread(
+  url: URL,
+  spec: BackendSpec,
+  data: Omit<WorkerData, 'worker' | 'spec' | 'ring'>,
+): Promise<Pool> {
+  const bundle = createRequire(import.meta.url)(fileURLToPath(url)) as typeof import('./devfuse-worker.js');
+  let serving: MainThreadServing;
+  try {
+    serving = await bundle.serveOnMainThread({ ...data, spec, worker: 0 });
+  } catch (error) {
+    // The bundle has its own copies of the error classes: only the message crosses.
+    throw new FatalError(
+      `cannot serve ${spec.source}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
-  await Promise.race([pool.exited.catch(() => {}), sleep(2000)]);
-  await Promise.all(pool.workers.map((worker) => worker.terminate()));
+  const exited = serving.ended.then(
+    () => undefined,
+    (error: unknown) => {
+      throw new Error(error instanceof Error ? error.message : String(error));
+    },
+  );
+  exited.catch(() => {});
+  return {
+    where: 'the main thread (non-blocking reads, polled by the event loop)',
+    start: (readerFds, mountFd) => serving.start(readerFds[0] ?? mountFd),
+    abandon: async () => serving.stop(),
+    stop: () => serving.stop(),
+    serveInForeground: () => serving.serveInForeground(),
+    exited,
+    allExited: serving.ended.then(
+      () => undefined,
+      () => undefined,
+    ),
+    init: serving.init,
+    rings: Promise.resolve([]),
+  };
 }
 
 export const devfuseTransport: Transport = devfuse('devfuse', false);
@@ -287,7 +354,6 @@ async function serve(
     ? Array.from({ length: possibleCpus() }, (_, qid) => ({ qid, depth: RING_DEPTH, payloadBytes }))
     : [];
   const buffers: SharedBuffers = createSharedBuffers(threads + queues.length);
-  const negotiated = new Int32Array(buffers.negotiated);
   let fd: number;
   try {
     fd = openSync('/dev/fuse', 'r+');
@@ -296,23 +362,20 @@ async function serve(
   }
   const bufferSize = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + PAGE_SIZE);
   const sharedState = threads > 1 && !INSTANCE_FREE_BACKENDS.has(spec.kind);
+  const poolData = {
+    fd,
+    options,
+    buffers,
+    bufferSize,
+    maxWrite: MAX_WRITE,
+    ioUring,
+    sharedState: sharedState ? createSharedStateBuffers() : null,
+  };
   let pool: Pool;
   try {
-    pool = await startWorkers(
-      workerUrl,
-      spec,
-      {
-        fd,
-        options,
-        buffers,
-        bufferSize,
-        maxWrite: MAX_WRITE,
-        ioUring,
-        sharedState: sharedState ? createSharedStateBuffers() : null,
-      },
-      threads,
-      queues,
-    );
+    pool = servesOnMainThread(ioUring, threads)
+      ? await serveOnMainThread(workerUrl, spec, poolData)
+      : await startWorkers(workerUrl, spec, poolData, threads, queues);
   } catch (error) {
     closeSync(fd);
     throw error;
@@ -323,7 +386,7 @@ async function serve(
   try {
     syscalls.mount(options.fsname, mountpoint, 'fuse.fusebench', flags, data);
   } catch (error) {
-    await stopWorkers(pool);
+    await pool.abandon();
     closeSync(fd);
     throw new FatalError(`devfuse could not mount ${mountpoint}: ${(error as Error).message}`);
   }
@@ -331,15 +394,12 @@ async function serve(
   try {
     readerFds = readerDescriptors(fd, threads, options.cloneFd);
   } catch (error) {
-    await stopWorkers(pool);
+    await pool.abandon();
     await unmount(mountpoint);
     closeSync(fd);
     throw error;
   }
-  // Ring threads register on the mount's descriptor; /dev/fuse threads read their own.
-  pool.workers.forEach((worker, index) => {
-    worker.postMessage({ type: 'start', fd: readerFds[index] ?? fd } satisfies ToWorker);
-  });
+  pool.start(readerFds, fd);
 
   let finished = false;
   let fdClosed = false;
@@ -370,7 +430,7 @@ async function serve(
    * that once woke it); the daemon's exit ends it, which aborts the connection.
    */
   const stopServing = async (): Promise<boolean> => {
-    Atomics.store(negotiated, Negotiated.STOP, 1);
+    pool.stop();
     return Promise.race([pool.allExited.then(() => true), sleep(STOP_MS).then(() => false)]);
   };
   pool.exited.then(
@@ -417,6 +477,7 @@ async function serve(
   const facts: Record<string, Fact> = {
     transport: name,
     threads,
+    servedBy: pool.where,
     devFuseDescriptors:
       readerFds[0] === fd
         ? `the mount's one descriptor, read by ${threads} thread${threads === 1 ? '' : 's'}`
@@ -462,6 +523,7 @@ async function serve(
   return {
     facts,
     closed,
+    serveInForeground: () => pool.serveInForeground(),
     async close() {
       if (!finished && findMount(mountpoint)?.device === entry.device) await unmountLater();
       // A lazily detached mount lives while files on it are open; the daemon stops waiting after

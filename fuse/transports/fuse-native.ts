@@ -513,6 +513,8 @@ export const fuseNativeTransport: Transport = {
     return {
       facts,
       closed,
+      // libfuse's threads serve; the main thread answers them from its event loop.
+      serveInForeground: () => {},
       async close() {
         if (!finished && findMount(mountpoint)?.device === entry.device) await unmount(mountpoint);
         session.recheck();
