@@ -292,6 +292,54 @@ describe('devfuse transport', () => {
     await kept.child;
   });
 
+  it('serves on its main thread, blocking in read(2) once it only serves, and SIGTERM ends it while clients keep it busy', {
+    timeout: 60_000,
+  }, async () => {
+    const image = unpackFixture('plain-default', root);
+    const mountpoint = newMountpoint('busy-stop');
+    const daemon = await startDaemon(
+      ['mount', image, mountpoint, '--transport', 'devfuse', '--entry-timeout', '0', '--attr-timeout', '0'],
+      'busy-stop',
+    );
+    assert.match(String(daemon.facts.servedBy), /^the main thread/);
+    const target = join(mountpoint, 'data', 'big_rand');
+    // In the foreground the main thread sleeps in read(2) of /dev/fuse, not in epoll_wait(2).
+    const wchan = () => readFileSync(`/proc/${daemon.pid}/wchan`, 'utf8');
+    lstatSync(target);
+    let wait = wchan();
+    for (let waited = 0; waited < 5000 && !/fuse/.test(wait); waited += 20) {
+      await sleep(20);
+      wait = wchan();
+    }
+    assert.match(wait, /fuse/, `the main thread waits in ${wait}`);
+    // Two clients stat without pause (timeouts 0: a request each), so requests keep waiting.
+    const clients = [0, 1].map(() =>
+      execa(
+        process.execPath,
+        [
+          '-e',
+          `const fs = require('node:fs'); for (;;) { try { fs.lstatSync(process.argv[1]); } catch { process.exit(0); } }`,
+          target,
+        ],
+        { reject: false },
+      ),
+    );
+    try {
+      await sleep(500);
+      for (const client of clients) assert.equal(isAlive(client.pid!), true, 'the clients were still busy');
+      daemon.child.kill('SIGTERM');
+      assert.equal(await waitUntilGone(daemon.pid, 20_000), true, 'the daemon ended under load');
+      const ended = await daemon.child;
+      assert.equal(ended.exitCode, 0, String(ended.stderr));
+      const counts = requestCounts(String(ended.stderr));
+      assert.ok((counts.get('LOOKUP') ?? 0) + (counts.get('GETATTR') ?? 0) > 100, String(ended.stderr));
+      assert.equal(isMounted(mountpoint), false);
+    } finally {
+      for (const client of clients) client.kill();
+      await Promise.all(clients);
+    }
+  });
+
   it('lists with READDIRPLUS (a walk sends no LOOKUP), remembers a missing name, refuses STATX once', {
     timeout: 60_000,
   }, async () => {

@@ -196,7 +196,7 @@ async function coldStart(definition: SetupDefinition, image: string, mountpoint:
 
 /**
  * Milliseconds `node -e 0` takes from exec to exit with the daemons' environment, caches dropped:
- * the part of a Node daemon's start that is Node's own (its daemon boots a worker thread too).
+ * the part of a Node daemon's start that is Node's own.
  */
 async function nodeStart(): Promise<number> {
   await dropKernelCaches();

@@ -24,6 +24,8 @@ import { type EndReason, FuseServer, type InitReport, type ServerConfig } from '
  * level-triggered, so it fires again at once when more wait.
  */
 const REQUESTS_PER_TURN = 16;
+/** Requests served in the foreground between two checks for a stop signal. */
+const FOREGROUND_BATCH = 256;
 /** The signals that stop a daemon: they end a blocking read. */
 const STOP_SIGNALS = HANDLED.map((name) => constants.signals[name]);
 
@@ -66,12 +68,19 @@ export async function serveOnMainThread(
     backend.destroy();
     settle(end);
   };
-  /** Serves in the foreground: returns why serving ended, or null once a stop signal came. */
+  /**
+   * Serves in the foreground: returns why serving ended, or null once a stop signal came. A batch
+   * ends early on EINTR (a signal during the read) or EAGAIN (a signal just before it made the
+   * descriptor non-blocking); the check between batches also catches a signal that came while a
+   * busy client kept requests waiting.
+   */
   const serveBlocking = (server: FuseServer): EndReason | null => {
-    // serveWaiting returns null on EINTR (a signal during the read) or EAGAIN (one just before).
-    const end = syscalls.blockUnlessSignalled(fd) ? server.serveWaiting(Number.POSITIVE_INFINITY) : null;
-    if (end === null) syscalls.setNonBlocking(fd, true);
-    return end;
+    while (syscalls.blockUnlessSignalled(fd)) {
+      const end = server.serveWaiting(FOREGROUND_BATCH);
+      if (end !== null) return end;
+    }
+    syscalls.setNonBlocking(fd, true);
+    return null;
   };
   return {
     init,
