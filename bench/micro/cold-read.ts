@@ -52,7 +52,7 @@ const values = benchArgs(import.meta.filename, {
   mib: { type: 'string', default: '24' },
   reads: { type: 'string', default: '2000' },
   rounds: { type: 'string', default: '3' },
-  starts: { type: 'string', default: '3' },
+  starts: { type: 'string', default: '5' },
   compression: { type: 'string', default: 'none,lz4' },
   daemons: { type: 'string', default: 'fresh,running' },
   setups: { type: 'string' },
