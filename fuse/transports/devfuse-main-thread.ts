@@ -12,8 +12,8 @@ import { type EndReason, FuseServer, type InitReport, type ServerConfig } from '
  * Two modes:
  * - polled: the descriptor is non-blocking and the event loop wakes the thread per request (the
  *   addon's watchReadable), so the daemon's own work (mounting, INIT, its timers, a stop) goes on
- *   between requests. An epoll_wait(2) and a read(2) per request: measured ~5 µs more per request
- *   than a worker's blocking read(2) on this VM;
+ *   between requests. An epoll_wait(2) and a read(2) per request: measured ~3–5 µs more per
+ *   request than a worker's blocking read(2) on this VM;
  * - in the foreground, once the daemon has nothing else to do (`serveInForeground`): blocking
  *   read(2) between requests, as a worker does, until a stop signal interrupts it (the addon's
  *   interruptingSignals); serving then goes back to polled, for good, while the daemon stops.

@@ -390,16 +390,16 @@ async function serve(
     closeSync(fd);
     throw new FatalError(`devfuse could not mount ${mountpoint}: ${(error as Error).message}`);
   }
-  let readerFds: number[];
+  let readerFds: number[] = [];
   try {
     readerFds = readerDescriptors(fd, threads, options.cloneFd);
+    pool.start(readerFds, fd);
   } catch (error) {
     await pool.abandon();
     await unmount(mountpoint);
-    closeSync(fd);
+    for (const readerFd of new Set([fd, ...readerFds])) closeSync(readerFd);
     throw error;
   }
-  pool.start(readerFds, fd);
 
   let finished = false;
   let fdClosed = false;
