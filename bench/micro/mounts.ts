@@ -33,6 +33,18 @@ export const projectPath = (path: string): string => join(ROOT, path);
 let uringBefore: boolean | null = null;
 
 /**
+ * The daemons this script started that have not ended. One still starting has neither a mount
+ * nor a record for the signal cleanup to find, and would go on starting after the script's exit.
+ */
+const daemonChildren = new Set<ResultPromise>();
+
+function started(child: ResultPromise): ResultPromise {
+  daemonChildren.add(child);
+  void child.finally(() => daemonChildren.delete(child));
+  return child;
+}
+
+/**
  * Ctrl-C (or SIGTERM, SIGHUP) during a micro benchmark: puts enable_uring back if a daemon was
  * starting with it, unmounts everything mounted under `work` (kernel and FUSE mounts alike; our
  * daemons and the peers end with their mounts), removes `work` (its images are hundreds of MiB),
@@ -58,9 +70,15 @@ export function cleanUpOnSignal(work: string): void {
       try {
         if (uringBefore !== null) setFuseIoUring(uringBefore);
         // The flow goes on between these awaits and may mount again: until nothing is mounted
-        // and no daemon is left, checked right before the exit.
-        for (let waited = 0; waited < START_MS && (inWork().length > 0 || daemonsLeft()); waited += 50) {
+        // and no daemon is left, checked right before the exit. A daemon still starting stops
+        // once it serves (ours) or ends at once (a peer) on SIGTERM.
+        for (
+          let waited = 0;
+          waited < START_MS && (inWork().length > 0 || daemonsLeft() || daemonChildren.size > 0);
+          waited += 50
+        ) {
           for (const entry of inWork().reverse()) await unmount(entry.mountpoint);
+          for (const child of daemonChildren) child.kill('SIGTERM');
           await sleep(50);
         }
         pruneDaemonRecords();
@@ -122,12 +140,14 @@ export async function mountFusebench(
   uringBefore = old;
   let child: ResultPromise;
   try {
-    child = execa(process.execPath, [CLI, 'mount', image, mountpoint, ...args, '--facts-file', factsFile], {
-      reject: false,
-      stdin: 'ignore',
-      env: daemonEnvironment(),
-      extendEnv: false,
-    });
+    child = started(
+      execa(process.execPath, [CLI, 'mount', image, mountpoint, ...args, '--facts-file', factsFile], {
+        reject: false,
+        stdin: 'ignore',
+        env: daemonEnvironment(),
+        extendEnv: false,
+      }),
+    );
     for (
       let waited = 0;
       waited < START_MS && !existsSync(factsFile) && child.exitCode === null;
@@ -150,7 +170,7 @@ export async function mountPeer(
   args: string[],
   mountpoint: string,
 ): Promise<MountedSetup> {
-  const child = execa(binary, args, { reject: false, stdin: 'ignore' });
+  const child = started(execa(binary, args, { reject: false, stdin: 'ignore' }));
   for (
     let waited = 0;
     waited < START_MS && !findMount(mountpoint) && child.exitCode === null;
