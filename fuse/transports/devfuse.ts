@@ -39,10 +39,10 @@ import { workerBundleUrl } from './worker-bundle.js';
 /**
  * `devfuse`: fusebench's own FUSE server, speaking the kernel protocol over /dev/fuse without
  * libfuse. The main thread opens /dev/fuse and mounts with mount(2) (`fd=N,rootmode=...`). With one
- * thread (the default) it serves too, polling the descriptor from its event loop
- * (devfuse-main-thread.ts); with `threads` > 1, or a ring, it only supervises: worker threads each
- * build their own backend and serve in a blocking read(2)/write(2) loop, all on the mount's
- * descriptor or (cloneFd) each on its own clone of it.
+ * thread (the default) it serves too, polling the descriptor from its event loop while the daemon
+ * starts, then blocking in read(2) (devfuse-main-thread.ts); with `threads` > 1, or a ring, it
+ * only supervises: worker threads each build their own backend and serve in a blocking
+ * read(2)/write(2) loop, all on the mount's descriptor or (cloneFd) each on its own clone of it.
  * Either way every reader of the connection sleeps on the one input queue (fc->iq) and the
  * kernel wakes one of them per request; a clone has its own processing queue (fuse_dev.pq), so
  * replies of different threads do not meet on one lock.
@@ -311,7 +311,8 @@ async function serveOnMainThread(
   );
   exited.catch(() => {});
   return {
-    where: 'the main thread (non-blocking reads, polled by the event loop)',
+    where:
+      'the main thread (polled by the event loop while the daemon starts, then blocking read(2) until a stop signal)',
     start: (readerFds, mountFd) => serving.start(readerFds[0] ?? mountFd),
     abandon: async () => serving.stop(),
     stop: () => serving.stop(),
