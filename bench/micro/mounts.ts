@@ -38,6 +38,12 @@ let uringBefore: boolean | null = null;
  */
 const daemonChildren = new Set<ResultPromise>();
 
+/** Waits until `ready()`, the daemon's end, or START_MS, whichever comes first. */
+async function waitForStart(ready: () => boolean, child: ResultPromise): Promise<void> {
+  for (let waited = 0; waited < START_MS && !ready() && child.exitCode === null; waited += START_POLL_MS)
+    await sleep(START_POLL_MS);
+}
+
 function started(child: ResultPromise): ResultPromise {
   daemonChildren.add(child);
   void child.finally(() => daemonChildren.delete(child));
@@ -148,12 +154,7 @@ export async function mountFusebench(
         extendEnv: false,
       }),
     );
-    for (
-      let waited = 0;
-      waited < START_MS && !existsSync(factsFile) && child.exitCode === null;
-      waited += START_POLL_MS
-    )
-      await sleep(START_POLL_MS);
+    await waitForStart(() => existsSync(factsFile), child);
   } finally {
     if (old !== null) setFuseIoUring(old);
     uringBefore = null;
@@ -171,12 +172,7 @@ export async function mountPeer(
   mountpoint: string,
 ): Promise<MountedSetup> {
   const child = started(execa(binary, args, { reject: false, stdin: 'ignore' }));
-  for (
-    let waited = 0;
-    waited < START_MS && !findMount(mountpoint) && child.exitCode === null;
-    waited += START_POLL_MS
-  )
-    await sleep(START_POLL_MS);
+  await waitForStart(() => findMount(mountpoint) !== undefined, child);
   if (!findMount(mountpoint)) throw new Error(`${name} did not mount: ${String((await child).stderr)}`);
   return { name, mountpoint, facts: {}, pid: child.pid, stop: stopper(mountpoint, child) };
 }
