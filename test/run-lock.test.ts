@@ -43,8 +43,10 @@ describe('one run at a time per machine', () => {
     'stat-all',
     '--cache',
     'warm',
+    // Far more than the test lets run (each run ends by SIGINT): the first must still hold the
+    // machine after two more command starts, however fast its daemons start and serve.
     '--repetitions',
-    '50',
+    '1000',
     '--no-floor',
     '--cache-dir',
     cacheDir,
