@@ -92,6 +92,30 @@ export function processDelta(before: ProcessSnapshot, after: ProcessSnapshot): P
   return usage;
 }
 
+/**
+ * Page faults and storage reads of a whole process so far (all its threads, exited ones too).
+ * A fault of a file-backed page that is not in the page cache counts as major and its read in
+ * storageReadBytes, as do the pread(2)s that miss the cache: after drop_caches a daemon pays
+ * both for its own program text and for the image.
+ */
+export interface ProcessPaging {
+  minorFaults: number;
+  majorFaults: number;
+  storageReadBytes: number;
+}
+
+export function processPaging(pid: number): ProcessPaging | null {
+  const stat = readOrNull(`/proc/${pid}/stat`);
+  const io = readOrNull(`/proc/${pid}/io`);
+  if (stat === null || io === null) return null;
+  const fields = statFields(stat);
+  return {
+    minorFaults: Number(fields[7]),
+    majorFaults: Number(fields[9]),
+    storageReadBytes: Number(/^read_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0),
+  };
+}
+
 /** Sums several processes' usage (a setup with more than one daemon, parallel clients). */
 export function sumUsage(usages: readonly ProcessUsage[]): ProcessUsage {
   const total: ProcessUsage = {

@@ -14,10 +14,13 @@
  * Setups run interleaved (a fresh shuffled order for every kind in every round). The C loop (build/Release/fusebench-roundtrip) reads:
  *   seq-1m      the big files through with 1 MiB read(2)s: MiB/s;
  *   rand-4k     4 KiB preads at random page offsets of the big files: µs per read.
- * Medians over rounds, with the ratio to erofsfuse's median. With both ways, a line per image
- * gives each daemon's warm-up: its median fresh sample's time minus its median running sample's
- * (the fresh and running samples read different files of the same size at different times, so
- * this is an estimate). Then, on its own line, the daemon
+ * Medians over rounds, with the ratio to erofsfuse's median. Under each table, what each daemon
+ * did during a sample (from /proc: CPU of all its threads, page faults, bytes it read from
+ * storage), which shows where a fresh daemon's extra time goes: compiling, first touches of its
+ * memory, and its own program's pages that drop_caches evicted. With both ways, a line per image
+ * gives each daemon's warm-up: its median fresh sample's time and work minus its median running
+ * sample's (the fresh and running samples read different files of the same size at different
+ * times, so this is an estimate). Then, on its own line, the daemon
  * cold start: from exec to the mount answering its first stat, with the page cache dropped first
  * (process start, module load, the image's superblock and root), median of a few starts, beside
  * `node -e 0`'s own (the floor of any Node daemon's start).
@@ -35,6 +38,7 @@ import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { dropKernelCaches } from '../../runners/kernel-caches.js';
+import { processDelta, processPaging, snapshotProcess } from '../measure/proc.js';
 import { benchArgs, listFlag, positiveIntegerFlag } from './bench-args.js';
 import {
   cleanUpOnSignal,
@@ -170,15 +174,47 @@ async function makeImages(): Promise<Map<string, string>> {
 
 let samplesTaken = 0;
 
-/** One sample: the files of `directory` (big0 .. big(files-1)) read as `kind`, page cache dropped first. */
-async function driveCold(kind: Kind, directory: string, files = FILES): Promise<number> {
+/** What a daemon did during one sample: all its threads' CPU, its page faults and storage reads. */
+interface DaemonWork {
+  cpuMs: number;
+  faults: number;
+  majorFaults: number;
+  storageMiB: number;
+}
+
+/**
+ * One sample: the files of `directory` (big0 .. big(files-1)) read as `kind`, page cache dropped
+ * first. The driver's figure (ns per MiB or per read), and what the daemon `pid` did meanwhile.
+ */
+async function driveCold(
+  kind: Kind,
+  directory: string,
+  files = FILES,
+  pid?: number,
+): Promise<{ ns: number; daemon: DaemonWork | null }> {
   await dropKernelCaches();
   const seed = String(samplesTaken++);
+  const cpuBefore = pid === undefined ? null : snapshotProcess(pid);
+  const pagingBefore = pid === undefined ? null : processPaging(pid);
   const result = await execa(DRIVER, [kind, directory, String(files), String(READS), seed], {
     reject: false,
   });
   if (result.exitCode !== 0) throw new Error(`${kind} on ${directory}: ${String(result.stderr).trim()}`);
-  return Number(String(result.stdout).trim());
+  const pagingAfter = pid === undefined ? null : processPaging(pid);
+  const daemon =
+    cpuBefore && pagingBefore && pagingAfter
+      ? {
+          cpuMs: processDelta(cpuBefore, snapshotProcess(pid!)).cpuNs / 1e6,
+          faults:
+            pagingAfter.minorFaults +
+            pagingAfter.majorFaults -
+            pagingBefore.minorFaults -
+            pagingBefore.majorFaults,
+          majorFaults: pagingAfter.majorFaults - pagingBefore.majorFaults,
+          storageMiB: (pagingAfter.storageReadBytes - pagingBefore.storageReadBytes) / 2 ** 20,
+        }
+      : null;
+  return { ns: Number(String(result.stdout).trim()), daemon };
 }
 
 /** Milliseconds from exec to the first stat answered through the new mount, caches dropped first. */
@@ -221,6 +257,8 @@ try {
     const imageName = IMAGE_KINDS[compression]!.title;
     /** Median time of one whole sample (ms), by mode, setup and kind. */
     const sampleMs = new Map<string, number>();
+    /** The daemon's median work in one sample, by mode, setup and kind. */
+    const sampleWork = new Map<string, DaemonWork>();
     for (const mode of daemonModes) {
       for (const definition of available) {
         const mountpoint = join(work, `mnt-${compression}-${mode}-${definition.name}`);
@@ -231,6 +269,7 @@ try {
         for (const setup of mounted)
           for (const kind of kinds) await driveCold(kind, join(setup.mountpoint, WARMUP_DIRECTORY), 1);
       const samples = new Map<string, number[]>();
+      const daemonWork = new Map<string, DaemonWork[]>();
       for (let round = 0; round < ROUNDS; round++) {
         for (const kind of kinds) {
           for (const index of random.shuffled(mounted.map((_, index) => index))) {
@@ -243,7 +282,9 @@ try {
             const setup = mounted[index]!;
             const key = `${setup.name}/${kind}`;
             const directory = join(setup.mountpoint, sampleDirectory(round, kind));
-            samples.set(key, [...(samples.get(key) ?? []), await driveCold(kind, directory)]);
+            const sample = await driveCold(kind, directory, FILES, setup.pid);
+            samples.set(key, [...(samples.get(key) ?? []), sample.ns]);
+            if (sample.daemon) daemonWork.set(key, [...(daemonWork.get(key) ?? []), sample.daemon]);
           }
         }
         process.stderr.write(`cold-read: ${compression}, ${mode} daemon: round ${round + 1}/${ROUNDS}\n`);
@@ -280,11 +321,39 @@ try {
           ],
         ),
       );
+      const daemons = mounted.filter((setup) => daemonWork.has(`${setup.name}/${kinds[0]}`));
+      const medianWork = (setup: MountedSetup, kind: Kind): DaemonWork => {
+        const taken = daemonWork.get(`${setup.name}/${kind}`)!;
+        const median = (pick: (one: DaemonWork) => number) => percentile(taken.map(pick), 0.5);
+        return {
+          cpuMs: median((one) => one.cpuMs),
+          faults: median((one) => one.faults),
+          majorFaults: median((one) => one.majorFaults),
+          storageMiB: median((one) => one.storageMiB),
+        };
+      };
+      const workCell = (setup: MountedSetup, kind: Kind) => {
+        const { cpuMs, faults, majorFaults, storageMiB } = medianWork(setup, kind);
+        return `${cpuMs.toFixed(0)} ms, ${faults.toFixed(0)} (${majorFaults.toFixed(0)}), ${storageMiB.toFixed(1)} MiB`;
+      };
+      if (daemons.length > 0)
+        output.push(
+          `daemon work per sample (medians): CPU of all its threads, page faults (major ones), MiB it read from storage (the image's pclusters and its own program's pages)`,
+          table(
+            ['daemon', ...daemons.map((setup) => setup.name)],
+            [
+              ['seq 1 MiB', ...daemons.map((setup) => workCell(setup, 'read-seq-1m'))],
+              ['random 4 KiB', ...daemons.map((setup) => workCell(setup, 'read-random-4k'))],
+            ],
+          ),
+        );
       for (const setup of mounted)
         for (const kind of kinds) {
           const median = percentile(samples.get(`${setup.name}/${kind}`)!, 0.5);
           const perSample = kind === 'read-seq-1m' ? FILES * MIB : READS;
           sampleMs.set(`${mode}/${setup.name}/${kind}`, (median * perSample) / 1e6);
+          if (daemons.includes(setup))
+            sampleWork.set(`${mode}/${setup.name}/${kind}`, medianWork(setup, kind));
         }
       for (const setup of mounted.splice(0).reverse()) {
         const said = await setup.stop();
@@ -298,14 +367,20 @@ try {
       const costs = available
         .filter((definition) => definition.name !== 'kernel-erofs')
         .map((definition) => {
-          const extra = (kind: Kind) =>
-            sampleMs.get(`fresh/${definition.name}/${kind}`)! -
-            sampleMs.get(`running/${definition.name}/${kind}`)!;
-          const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(0)} ms`;
-          return `${definition.name} seq ${signed(extra('read-seq-1m'))}, random ${signed(extra('read-random-4k'))}`;
+          const signed = (value: number, unit: string, digits = 0) =>
+            `${value >= 0 ? '+' : ''}${value.toFixed(digits)}${unit}`;
+          const extra = (kind: Kind) => {
+            const key = `${definition.name}/${kind}`;
+            const time = signed(sampleMs.get(`fresh/${key}`)! - sampleMs.get(`running/${key}`)!, ' ms');
+            const fresh = sampleWork.get(`fresh/${key}`);
+            const running = sampleWork.get(`running/${key}`);
+            if (!fresh || !running) return time;
+            return `${time} (CPU ${signed(fresh.cpuMs - running.cpuMs, ' ms')}, faults ${signed(fresh.faults - running.faults, '')}, storage ${signed(fresh.storageMiB - running.storageMiB, ' MiB', 1)})`;
+          };
+          return `${definition.name} seq ${extra('read-seq-1m')}, random ${extra('read-random-4k')}`;
         });
       output.push(
-        `fresh-daemon warm-up, ${imageName} (median fresh sample - median running sample): ${costs.join('; ')}`,
+        `fresh-daemon warm-up, ${imageName} (median fresh sample - median running sample; the daemon's work likewise): ${costs.join('; ')}`,
       );
     }
   }
