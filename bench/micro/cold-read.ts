@@ -367,8 +367,12 @@ try {
       const costs = available
         .filter((definition) => definition.name !== 'kernel-erofs')
         .map((definition) => {
-          const signed = (value: number, unit: string, digits = 0) =>
-            `${value >= 0 ? '+' : ''}${value.toFixed(digits)}${unit}`;
+          // A difference that rounds to zero is written 0, not -0 or +0.
+          const signed = (value: number, unit: string, digits = 0) => {
+            const magnitude = Math.abs(value).toFixed(digits);
+            const sign = Number(magnitude) === 0 ? '' : value > 0 ? '+' : '-';
+            return `${sign}${magnitude}${unit}`;
+          };
           const extra = (kind: Kind) => {
             const key = `${definition.name}/${kind}`;
             const time = signed(sampleMs.get(`fresh/${key}`)! - sampleMs.get(`running/${key}`)!, ' ms');
