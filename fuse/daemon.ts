@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -196,8 +195,8 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
         ? () => (unmountHelper ? unmountHelper.unmount() : unmount(request.mountpoint))
         : undefined,
     );
-    // Forked while the transport's serving threads start up (this thread only waits for them
-    // then), not once serving, where its fork and exec would compete with the first requests.
+    // Started while the transport starts up (before its first await returns here), not once
+    // serving, where its start would compete with the first requests.
     if (keepsRoot === null) unmountHelper = startUnmountHelper(request.mountpoint);
     served = await serving;
   } catch (error) {
@@ -264,6 +263,8 @@ const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
  * and returns its pid. Its stderr goes to a log beside its record, read back if it fails to start.
  */
 export async function startInBackground(argv: string[], mountpoint: string): Promise<number> {
+  // Loaded here: a daemon serving in the foreground never starts a Node child.
+  const { spawn } = await import('node:child_process');
   mkdirSync(DAEMONS_DIR, { recursive: true });
   const logPath = daemonRecordPath(mountpoint).replace(/\.json$/, '.log');
   const log = openSync(logPath, 'w');

@@ -56,6 +56,14 @@ export interface Syscalls {
   /** Makes `fd` blocking unless one of those signals came since; says whether it did. */
   blockUnlessSignalled(fd: number): boolean;
   restoreSignals(): void;
+  /**
+   * posix_spawn(3) of `path` with argv `args` (up to 16) and this process's environment: its stdin
+   * is a new pipe, whose write end (close-on-exec) is returned beside its pid; its stdout and stderr
+   * /dev/null; every signal at its default action and none blocked. Nothing reaps it but `reapChild`.
+   */
+  spawnWithInput(path: string, args: string[]): [pid: number, input: number];
+  /** waitpid(pid, WNOHANG): null while the child runs, else its exit status (128 + the signal that killed it). */
+  reapChild(pid: number): number | null;
 }
 
 /** An opaque handle of the addon's libuv poll. */

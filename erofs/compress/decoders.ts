@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import { ErofsCorruptError, type ErofsLocation, ErofsUnsupportedError } from '../errors.js';
 import { CompressionAlgorithm, Z_EROFS_LZMA_MAX_DICT_SIZE, Z_EROFS_PCLUSTER_MAX_DSIZE } from '../format.js';
 import { lz4DecodePartial } from './lz4.js';
@@ -188,6 +187,9 @@ function decodeMicroLzma(request: DecodeRequest, out: Buffer): void {
  * prefix; its output is capped by the decoded-pcluster limit.
  */
 function decodeDeflate(request: DecodeRequest): Buffer {
+  // Loaded on the first DEFLATE pcluster: node:zlib costs a daemon's start 2-3 ms, and most
+  // images have none.
+  const { inflateRawSync, constants: zlibConstants } = require('node:zlib') as typeof import('node:zlib');
   const stream = stripPadding(request);
   let out: Buffer;
   try {
