@@ -8,19 +8,26 @@ import { findMount, unmount } from '../lib/mounts.js';
 import { startUnmountHelper } from '../lib/privileges.js';
 import { syscalls } from '../lib/syscalls.js';
 
-/** Pids of the helper shells (`fusebench-unmount MOUNTPOINT` in their command line) for `mountpoint`. */
-function helperPids(mountpoint: string): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
+/**
+ * The pid of the helper shell for `mountpoint` (`fusebench-unmount MOUNTPOINT` in its command
+ * line). Polled: posix_spawn returns once the child is in execve, before the kernel has set up
+ * the new program's command line.
+ */
+async function helperPid(mountpoint: string): Promise<number> {
+  for (let waited = 0; waited < 5000; waited += 5) {
+    const pid = readdirSync('/proc').find((name) => {
+      if (!/^\d+$/.test(name)) return false;
       try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
         return argv.includes('fusebench-unmount') && argv.includes(mountpoint);
       } catch {
         return false;
       }
-    })
-    .map(Number);
+    });
+    if (pid) return Number(pid);
+    await delay(5);
+  }
+  throw new Error(`no helper shell for ${mountpoint}`);
 }
 
 /** A zombie still has its /proc entry: alive here means not yet exited. */
@@ -45,8 +52,7 @@ function tmpfsMount(t: { after(fn: () => unknown): void }): string {
 test('the unmount helper detaches its mount when told, and is reaped', async (t) => {
   const mountpoint = tmpfsMount(t);
   const helper = startUnmountHelper(mountpoint);
-  const [pid] = helperPids(mountpoint);
-  assert.ok(pid, 'the helper shell runs');
+  const pid = await helperPid(mountpoint);
   assert.ok(findMount(mountpoint), 'nothing unmounts before it is told');
   await helper.unmount();
   assert.equal(findMount(mountpoint), undefined);
@@ -58,8 +64,7 @@ test('the unmount helper detaches its mount when told, and is reaped', async (t)
 test('released, the unmount helper ends without unmounting', async (t) => {
   const mountpoint = tmpfsMount(t);
   const helper = startUnmountHelper(mountpoint);
-  const [pid] = helperPids(mountpoint);
-  assert.ok(pid);
+  const pid = await helperPid(mountpoint);
   helper.release();
   for (let waited = 0; running(pid) && waited < 5000; waited += 10) await delay(10);
   assert.equal(running(pid), false, 'the shell ended on its closed pipe');
@@ -70,8 +75,7 @@ test('released, the unmount helper ends without unmounting', async (t) => {
 test('a helper killed before it was told ends the stop all the same', async (t) => {
   const mountpoint = tmpfsMount(t);
   const helper = startUnmountHelper(mountpoint);
-  const [pid] = helperPids(mountpoint);
-  assert.ok(pid);
+  const pid = await helperPid(mountpoint);
   process.kill(pid, 'SIGINT');
   // No EPIPE escapes, and the wait for the shell ends.
   await helper.unmount();
