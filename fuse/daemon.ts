@@ -187,7 +187,10 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
     (request.backend.kind === 'passthrough' ? 'the passthrough opens files of every owner' : null);
   let unmountHelper: UnmountHelper | null = null;
   try {
-    const serving = transport.serve(
+    // Before the mount (a helper that cannot start then leaves nothing mounted), and not once
+    // serving, where its start would compete with the first requests.
+    if (keepsRoot === null) unmountHelper = startUnmountHelper(request.mountpoint);
+    served = await transport.serve(
       { ...request.backend, preload: keepsRoot === null },
       request.mountpoint,
       request.options,
@@ -195,10 +198,6 @@ export async function runDaemon(request: DaemonRequest): Promise<number> {
         ? () => (unmountHelper ? unmountHelper.unmount() : unmount(request.mountpoint))
         : undefined,
     );
-    // Started while the transport starts up (before its first await returns here), not once
-    // serving, where its start would compete with the first requests.
-    if (keepsRoot === null) unmountHelper = startUnmountHelper(request.mountpoint);
-    served = await serving;
   } catch (error) {
     // A daemon that never served must not wait on its helper: released, the shell just exits.
     unmountHelper?.release();
