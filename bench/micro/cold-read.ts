@@ -38,7 +38,13 @@ import { mountErofs, unmount } from '../../lib/mounts.js';
 import { SeededRandom } from '../../lib/random.js';
 import { percentile } from '../../results/statistics.js';
 import { dropKernelCaches } from '../../runners/kernel-caches.js';
-import { processDelta, processPaging, snapshotProcess } from '../measure/proc.js';
+import {
+  type ProcessPaging,
+  type ProcessSnapshot,
+  processDelta,
+  processPaging,
+  snapshotProcess,
+} from '../measure/proc.js';
 import { benchArgs, listFlag, positiveIntegerFlag } from './bench-args.js';
 import {
   cleanUpOnSignal,
@@ -182,6 +188,26 @@ interface DaemonWork {
   storageMiB: number;
 }
 
+/** A daemon's counters at one moment: the CPU of its threads, and its paging. */
+function daemonCounters(pid: number): { cpu: ProcessSnapshot; paging: ProcessPaging | null } {
+  return { cpu: snapshotProcess(pid), paging: processPaging(pid) };
+}
+
+/** What the daemon did between two moments; null when it was gone at either. */
+function workBetween(
+  before: ReturnType<typeof daemonCounters>,
+  after: ReturnType<typeof daemonCounters>,
+): DaemonWork | null {
+  if (!before.paging || !after.paging) return null;
+  const faults = (paging: ProcessPaging) => paging.minorFaults + paging.majorFaults;
+  return {
+    cpuMs: processDelta(before.cpu, after.cpu).cpuNs / 1e6,
+    faults: faults(after.paging) - faults(before.paging),
+    majorFaults: after.paging.majorFaults - before.paging.majorFaults,
+    storageMiB: (after.paging.storageReadBytes - before.paging.storageReadBytes) / 2 ** 20,
+  };
+}
+
 /**
  * One sample: the files of `directory` (big0 .. big(files-1)) read as `kind`, page cache dropped
  * first. The driver's figure (ns per MiB or per read), and what the daemon `pid` did meanwhile.
@@ -194,26 +220,12 @@ async function driveCold(
 ): Promise<{ ns: number; daemon: DaemonWork | null }> {
   await dropKernelCaches();
   const seed = String(samplesTaken++);
-  const cpuBefore = pid === undefined ? null : snapshotProcess(pid);
-  const pagingBefore = pid === undefined ? null : processPaging(pid);
+  const before = pid === undefined ? null : daemonCounters(pid);
   const result = await execa(DRIVER, [kind, directory, String(files), String(READS), seed], {
     reject: false,
   });
   if (result.exitCode !== 0) throw new Error(`${kind} on ${directory}: ${String(result.stderr).trim()}`);
-  const pagingAfter = pid === undefined ? null : processPaging(pid);
-  const daemon =
-    cpuBefore && pagingBefore && pagingAfter
-      ? {
-          cpuMs: processDelta(cpuBefore, snapshotProcess(pid!)).cpuNs / 1e6,
-          faults:
-            pagingAfter.minorFaults +
-            pagingAfter.majorFaults -
-            pagingBefore.minorFaults -
-            pagingBefore.majorFaults,
-          majorFaults: pagingAfter.majorFaults - pagingBefore.majorFaults,
-          storageMiB: (pagingAfter.storageReadBytes - pagingBefore.storageReadBytes) / 2 ** 20,
-        }
-      : null;
+  const daemon = pid === undefined || !before ? null : workBetween(before, daemonCounters(pid));
   return { ns: Number(String(result.stdout).trim()), daemon };
 }
 
@@ -332,8 +344,10 @@ try {
           storageMiB: median((one) => one.storageMiB),
         };
       };
+      for (const setup of daemons)
+        for (const kind of kinds) sampleWork.set(`${mode}/${setup.name}/${kind}`, medianWork(setup, kind));
       const workCell = (setup: MountedSetup, kind: Kind) => {
-        const { cpuMs, faults, majorFaults, storageMiB } = medianWork(setup, kind);
+        const { cpuMs, faults, majorFaults, storageMiB } = sampleWork.get(`${mode}/${setup.name}/${kind}`)!;
         return `${cpuMs.toFixed(0)} ms, ${faults.toFixed(0)} (${majorFaults.toFixed(0)}), ${storageMiB.toFixed(1)} MiB`;
       };
       if (daemons.length > 0)
@@ -352,8 +366,6 @@ try {
           const median = percentile(samples.get(`${setup.name}/${kind}`)!, 0.5);
           const perSample = kind === 'read-seq-1m' ? FILES * MIB : READS;
           sampleMs.set(`${mode}/${setup.name}/${kind}`, (median * perSample) / 1e6);
-          if (daemons.includes(setup))
-            sampleWork.set(`${mode}/${setup.name}/${kind}`, medianWork(setup, kind));
         }
       for (const setup of mounted.splice(0).reverse()) {
         const said = await setup.stop();

@@ -6,7 +6,8 @@ import { workerBundleLocation } from './worker-bundle.js';
  * A worker thread's boot (its own V8 isolate and Node bootstrap, then the bundle) is the largest
  * part of the cold start of a devfuse daemon that serves on workers (several threads, or a ring):
  * 90-130 ms on a 2-core VM. Started as soon as the daemon knows it will serve on workers, and
- * before it loads the rest of itself, the boot runs on the other core meanwhile. The thread then waits for its WorkerData in a `configure` message.
+ * before it loads the rest of itself, the boot runs on the other core meanwhile. The thread then
+ * waits for its WorkerData in a `configure` message.
  * Until taken it is unref'd: a daemon that fails its checks exits without waiting for it.
  */
 

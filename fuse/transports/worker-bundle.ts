@@ -4,8 +4,9 @@ import { FatalError } from '../../lib/errors.js';
 /**
  * devfuse serves from one bundled module (scripts/bundle-worker.mjs, part of `npm run build`): a
  * worker thread runs it, and a daemon serving on its main thread requires it. Either then loads one
- * file instead of resolving and linking ~25 modules one by one. A bundle that is missing, or older than a module it was made from
- * (a build without the bundling step), is refused in one line rather than served stale.
+ * file instead of resolving and linking ~25 modules one by one. A bundle that is missing, or older
+ * than a module it was made from (a build without the bundling step), is refused in one line
+ * rather than served stale.
  */
 
 const BUNDLE = 'devfuse-worker.bundle.cjs';
